@@ -1,0 +1,93 @@
+"""The Realtime protocol's events as lossless msgspec structs.
+
+Public API::
+
+    decode_server(data, api="ga") -> ServerEvent | UnknownEvent
+    decode_client(data, api="ga") -> ClientEvent | UnknownEvent
+    encode(event) -> bytes          # compact JSON, ready to send
+
+Struct names follow wire names: ``response.output_audio.delta`` is
+:class:`ResponseOutputAudioDelta`. Optional fields default to ``UNSET``, so
+``encode(decode_server(frame))`` gives back the frame's JSON object exactly.
+An unknown ``type`` decodes to :class:`UnknownEvent` (no exception); a
+malformed frame raises :class:`rtproto.errors.ProtocolError` naming the event
+type and the JSON path.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from ._base import UNSET, Model, OneOf, UnsetType, enc_hook
+from ._decode import EventDecoder
+from ._event import ClientEvent, Event, ServerEvent, UnknownEvent
+from .client import *  # noqa: F403
+from .config import *  # noqa: F403
+from .items import *  # noqa: F403
+from .response import *  # noqa: F403
+from .server import *  # noqa: F403
+from .tools import *  # noqa: F403
+from . import client as _client, server as _server
+
+
+def _event_classes(module: Any, base: type) -> list[type]:
+    found = (v for v in vars(module).values() if isinstance(v, type) and issubclass(v, base))
+    return [v for v in found if v.__module__ == module.__name__ and v is not base]
+
+
+GA_SERVER = EventDecoder(_event_classes(_server, ServerEvent))
+GA_CLIENT = EventDecoder(_event_classes(_client, ClientEvent))
+
+_DECODERS: dict[tuple[str, str], EventDecoder] = {("ga", "server"): GA_SERVER, ("ga", "client"): GA_CLIENT}
+
+
+def decoder(side: str, api: str = "ga") -> EventDecoder:
+    """The decoder for ``side`` (``"server"`` or ``"client"``) of ``api`` (``ga``, ``beta``, ``translation``)."""
+    try:
+        return _DECODERS[api, side]
+    except KeyError:
+        if api in ("beta", "translation"):
+            _load_extra_api(api)
+            return _DECODERS[api, side]
+        raise ValueError(f"unknown api {api!r} or side {side!r}") from None
+
+
+def _load_extra_api(api: str) -> None:
+    from importlib import import_module
+
+    module = import_module(f".{api}", __name__)
+    _DECODERS[api, "server"] = EventDecoder(module.SERVER_EVENTS)
+    _DECODERS[api, "client"] = EventDecoder(module.CLIENT_EVENTS)
+
+
+def decode_server(data: bytes | str, api: str = "ga") -> Any:
+    """Decode one server frame into its event struct (or :class:`UnknownEvent`)."""
+    if api == "ga":
+        return GA_SERVER.decode(data)
+    return decoder("server", api).decode(data)
+
+
+def decode_client(data: bytes | str, api: str = "ga") -> Any:
+    """Decode one client frame into its event struct (or :class:`UnknownEvent`)."""
+    if api == "ga":
+        return GA_CLIENT.decode(data)
+    return decoder("client", api).decode(data)
+
+
+_encoder = msgspec.json.Encoder(enc_hook=enc_hook)
+
+
+def encode(event: Any) -> bytes:
+    """Encode an event (or an :class:`UnknownEvent`) as compact JSON bytes."""
+    if type(event) is UnknownEvent:
+        return _encoder.encode(event.raw)
+    return _encoder.encode(event)
+
+
+def to_dict(event: Any) -> dict[str, Any]:
+    """The event as a JSON-ready dict, exactly as :func:`encode` writes it."""
+    if type(event) is UnknownEvent:
+        return event.raw
+    return msgspec.to_builtins(event, enc_hook=enc_hook)

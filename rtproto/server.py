@@ -1,0 +1,494 @@
+"""A local Realtime-protocol server that plays the server side of a transcript.
+
+Theory of operation
+-------------------
+
+:func:`plan_replay` turns a transcript into a list of steps (pure, no I/O):
+
+* each recorded server event becomes a *send* step, paced by the gap between
+  its ``t`` and the ``t`` of the step before it;
+* each recorded client event becomes an *expect* step, except
+  ``input_audio_buffer.append`` (a client may append audio at any time, so
+  appends are never expected and never a departure) and raw (non-JSON) frames;
+* a local ``connection.closed`` line closed by the server becomes a *close*
+  step with the recorded code and reason (code 1006 drops the TCP connection
+  without a close frame, 1005 or ``null`` sends a close frame without a status);
+  nothing after it is played. Other local lines are ignored.
+
+Each websocket connection gets a fresh :class:`ServedSession` and two tasks:
+the *player* walks the steps, waiting at an expect step until the client has
+sent that event, and sleeping ``gap / speed`` before a send or close step,
+counted from the moment the step became due; the *listener* reads client
+frames and matches each against the next expected client event by ``type``.
+A frame that does not match (another type, nothing more expected, invalid
+JSON, no string ``type``) is a :class:`Departure`: it is logged (types only,
+never contents) and kept; it does not advance the expectations. With
+``strict=True`` the server closes the connection with 1008 naming it.
+
+After the last step the connection stays open until the client closes it,
+or closes with 1000 when ``close_when_done=True``.
+
+The handshake answers 404 outside ``/v1/realtime`` (and
+``/v1/realtime/translations``), any query string accepted, and 401 when an
+``api_key`` is set and not presented as ``Authorization: Bearer <key>``.
+The websockets library's own log records go to the ``rtproto.server.websockets``
+logger, with credential-like header values redacted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from rtproto.errors import TranscriptError
+from rtproto.transcript import CONNECTION_CLOSED, RAW_FRAME_TYPE, REDACTED, Transcript, read_transcript, redact_text
+
+__all__ = [
+    "REALTIME_PATHS",
+    "Departure",
+    "RealtimeServer",
+    "ReplayPlan",
+    "ServedSession",
+    "plan_replay",
+    "run_server",
+]
+
+log = logging.getLogger("rtproto.server")
+_SECRET_HEADER_WORDS = ("auth", "key", "token", "secret", "cookie", "password", "signature")
+
+
+class _RedactingFilter(logging.Filter):
+    # websockets logs every handshake header at DEBUG; this keeps header values
+    # that may be credentials (and secret-looking text anywhere) out of the logs.
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and args:
+            if record.msg in ("< %s: %s", "> %s: %s") and len(args) == 2 and _secret_header(args[0]):
+                args = (args[0], REDACTED)
+            record.args = tuple(redact_text(a) if isinstance(a, str) else a for a in args)
+        return True
+
+
+def _secret_header(name: object) -> bool:
+    lowered = str(name).lower()
+    return any(word in lowered for word in _SECRET_HEADER_WORDS)
+
+
+_ws_log = logging.getLogger("rtproto.server.websockets")
+_ws_log.addFilter(_RedactingFilter())
+
+REALTIME_PATHS = ("/v1/realtime", "/v1/realtime/translations")
+APPEND = "input_audio_buffer.append"
+POLICY_VIOLATION = 1008
+NO_STATUS_RCVD = 1005
+ABNORMAL_CLOSURE = 1006
+_MAX_REASON_BYTES = 123  # a close frame's payload is at most 125 bytes, 2 of them the code
+
+# ---------------------------------------------------------------------------
+# The plan (pure)
+
+
+@dataclass(frozen=True)
+class SendStep:
+    """Send one recorded server frame (``text`` is what goes on the wire)."""
+
+    event: dict[str, Any]
+    text: str
+    delay_ms: float
+
+
+@dataclass(frozen=True)
+class ExpectStep:
+    """Wait until the client has sent expected client event number ``index``."""
+
+    index: int
+    type: str
+
+
+@dataclass(frozen=True)
+class CloseStep:
+    """Close the connection as recorded."""
+
+    code: int | None
+    reason: str
+    delay_ms: float
+
+
+Step = SendStep | ExpectStep | CloseStep
+
+
+@dataclass(frozen=True)
+class ReplayPlan:
+    """The steps a server plays and the client event types it expects, in order."""
+
+    steps: tuple[Step, ...]
+    expected: tuple[str, ...]
+
+
+def plan_replay(transcript: Transcript) -> ReplayPlan:
+    """Compile a transcript into the server's replay plan (see the module docstring)."""
+    steps: list[Step] = []
+    expected: list[str] = []
+    previous_t = 0.0
+    for line in transcript.lines:
+        step = _step_for(line.dir, line.event, max(0.0, line.t - previous_t), len(expected))
+        if step is None:
+            continue
+        if isinstance(step, CloseStep) and not _sendable_close_code(step.code):
+            raise TranscriptError(f"cannot replay close code {step.code!r}", line=line.lineno, path=transcript.path)
+        steps.append(step)
+        previous_t = line.t
+        if isinstance(step, ExpectStep):
+            expected.append(step.type)
+        if isinstance(step, CloseStep):
+            break
+    return ReplayPlan(tuple(steps), tuple(expected))
+
+
+def _step_for(direction: str, event: dict[str, Any], delay_ms: float, expect_index: int) -> Step | None:
+    kind = event["type"]
+    if direction == "server":
+        text = event["raw"] if kind == RAW_FRAME_TYPE else orjson.dumps(event).decode()
+        return SendStep(event, text, delay_ms)
+    if direction == "client":
+        return None if kind in (APPEND, RAW_FRAME_TYPE) else ExpectStep(expect_index, kind)
+    if kind == CONNECTION_CLOSED and event.get("by", "server") == "server":
+        return CloseStep(event.get("code"), str(event.get("reason") or ""), delay_ms)
+    return None
+
+
+def _sendable_close_code(code: object) -> bool:
+    # RFC 6455 section 7.4; 1006 is replayed by dropping the connection, 1005/None by an empty close frame.
+    if code in (None, NO_STATUS_RCVD, ABNORMAL_CLOSURE):
+        return True
+    return type(code) is int and (1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999)
+
+
+@dataclass(frozen=True)
+class Departure:
+    """A client frame that departs from the recording.
+
+    ``index`` is the position (0-based, appends not counted) of the client
+    event the recording expected next; ``expected_type`` is ``None`` when the
+    recording expected nothing more; ``got_type`` is ``None`` when the frame was
+    not a JSON object with a string ``type`` (``event`` is then
+    ``{"type": "rtproto.raw_frame", "raw": <text>}`` or the typeless object).
+    """
+
+    index: int
+    expected_type: str | None
+    got_type: str | None
+    event: dict[str, Any]
+
+    def __str__(self) -> str:
+        expected = self.expected_type or "no more client events"
+        got = self.got_type or "a frame without a JSON type"
+        return f"departure at client event {self.index}: expected {expected}, got {got}"
+
+
+def _decode_client_frame(message: str | bytes) -> dict[str, Any] | None:
+    # The frame's JSON object, or None when it is not one.
+    try:
+        event = orjson.loads(message)
+    except orjson.JSONDecodeError:
+        return None
+    return event if isinstance(event, dict) else None
+
+
+def _raw_frame(message: str | bytes) -> dict[str, Any]:
+    text = message if isinstance(message, str) else message.decode("utf-8", "backslashreplace")
+    return {"type": RAW_FRAME_TYPE, "raw": text}
+
+
+# ---------------------------------------------------------------------------
+# One connection
+
+
+@dataclass
+class ServedSession:
+    """What happened on one connection: frames received and sent, departures, close."""
+
+    path: str
+    expected: tuple[str, ...]
+    received: list[dict[str, Any]] = field(default_factory=list)
+    sent: list[dict[str, Any]] = field(default_factory=list)
+    departures: list[Departure] = field(default_factory=list)
+    completed: bool = False
+    close_code: int | None = None
+    close_reason: str | None = None
+    _cursor: int = field(default=0, init=False, repr=False)
+    _matched: list[asyncio.Event] = field(default_factory=list, init=False, repr=False)
+    _done: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._matched = [asyncio.Event() for _ in self.expected]
+
+    @property
+    def done(self) -> bool:
+        """True once the connection has ended."""
+        return self._done.is_set()
+
+    async def wait_done(self) -> ServedSession:
+        """Wait until the connection has ended; returns ``self``."""
+        await self._done.wait()
+        return self
+
+    def receive(self, message: str | bytes) -> Departure | None:
+        """Match one client frame against the recording; returns the departure, if any."""
+        event = _decode_client_frame(message)
+        if event is None:
+            event, kind = _raw_frame(message), None
+        else:
+            self.received.append(event)
+            kind = event["type"] if isinstance(event.get("type"), str) else None
+        if kind == APPEND:
+            return None
+        cursor = self._cursor
+        wanted = self.expected[cursor] if cursor < len(self.expected) else None
+        if kind is not None and kind == wanted:
+            self._matched[cursor].set()
+            self._cursor += 1
+            return None
+        departure = Departure(cursor, wanted, kind, event)
+        self.departures.append(departure)
+        return departure
+
+
+# ---------------------------------------------------------------------------
+# The server
+
+
+def _parse_speed(speed: float | str | None) -> float | None:
+    # None means "max": no waiting at all.
+    if speed is None or speed == "max":
+        return None
+    try:
+        value = float(speed)
+    except (TypeError, ValueError):
+        raise ValueError(f"speed must be 'max' or a positive number, got {speed!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise ValueError(f"speed must be 'max' or a positive number, got {speed!r}")
+    return value
+
+
+def _clip_reason(reason: str) -> str:
+    data = reason.encode()
+    if len(data) <= _MAX_REASON_BYTES:
+        return reason
+    return data[: _MAX_REASON_BYTES - 3].decode("utf-8", "ignore") + "..."
+
+
+def _bearer_matches(values: Sequence[str], api_key: str) -> bool:
+    expected = f"Bearer {api_key}".encode()
+    return len(values) == 1 and hmac.compare_digest(values[0].encode(), expected)
+
+
+class RealtimeServer:
+    """A websocket server at ``ws://HOST:PORT/v1/realtime`` replaying a transcript.
+
+    ``transcript`` is a :class:`~rtproto.transcript.Transcript` or a path to
+    one. ``speed`` is ``1.0`` (recorded pacing), another factor (``2.0`` plays
+    twice as fast) or ``"max"`` / ``None`` (no waiting). ``strict`` closes a connection
+    with 1008 at the first departure. ``api_key``, when set, makes the
+    handshake answer 401 unless ``Authorization: Bearer <api_key>`` is sent.
+    ``close_when_done`` closes with 1000 after the last recorded step.
+    Each connection replays from the start; :attr:`sessions` records them.
+    """
+
+    def __init__(
+        self,
+        transcript: Transcript | str | os.PathLike[str],
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        speed: float | str | None = 1.0,
+        strict: bool = False,
+        api_key: str | None = None,
+        close_when_done: bool = False,
+    ):
+        if not isinstance(transcript, Transcript):
+            transcript = read_transcript(transcript)
+        self.transcript = transcript
+        self.plan = plan_replay(transcript)
+        self.host = host
+        self.speed = _parse_speed(speed)
+        self.strict = strict
+        self.close_when_done = close_when_done
+        self._requested_port = port
+        self._api_key = api_key
+        self._server: Server | None = None
+        self._sessions: list[ServedSession] = []
+        self._new_session = asyncio.Condition()
+
+    # -- lifecycle --------------------------------------------------------
+
+    async def start(self) -> RealtimeServer:
+        """Start listening; returns ``self``."""
+        self._server = await serve(
+            self._handle,
+            self.host,
+            self._requested_port,
+            process_request=self._check_request,
+            max_size=None,
+            compression=None,
+            logger=_ws_log,
+        )
+        return self
+
+    async def close(self) -> None:
+        """Stop listening and close open connections (with 1001)."""
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    async def __aenter__(self) -> RealtimeServer:
+        return await self.start()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    # -- what callers read -------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        """The bound port (useful with ``port=0``)."""
+        if self._server is None:
+            raise RuntimeError("the server is not started")
+        return next(iter(self._server.sockets)).getsockname()[1]
+
+    @property
+    def url(self) -> str:
+        """``ws://HOST:PORT/v1/realtime`` (``/v1/realtime/translations`` for a translation transcript)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        path = REALTIME_PATHS[1] if self.transcript.api == "translation" else REALTIME_PATHS[0]
+        return f"ws://{host}:{self.port}{path}"
+
+    @property
+    def sessions(self) -> list[ServedSession]:
+        """One record per connection, in connection order."""
+        return self._sessions
+
+    @property
+    def departures(self) -> list[Departure]:
+        """Departures of all connections, in order."""
+        return [d for session in self._sessions for d in session.departures]
+
+    @property
+    def received(self) -> list[dict[str, Any]]:
+        """Client events of all connections, in order (appends included; invalid JSON left out)."""
+        return [event for session in self._sessions for event in session.received]
+
+    async def wait_session_done(self, index: int = 0) -> ServedSession:
+        """Wait until connection number ``index`` (0 = the first) has been made and has ended."""
+        async with self._new_session:
+            await self._new_session.wait_for(lambda: len(self._sessions) > index)
+        return await self._sessions[index].wait_done()
+
+    # -- I/O -----------------------------------------------------------------
+
+    def _check_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        path = urlsplit(request.path).path
+        if path not in REALTIME_PATHS:
+            return connection.respond(HTTPStatus.NOT_FOUND, f"no Realtime endpoint at {path}\n")
+        if self._api_key is not None:
+            if not _bearer_matches(request.headers.get_all("Authorization"), self._api_key):
+                return connection.respond(HTTPStatus.UNAUTHORIZED, "missing or wrong API key\n")
+        return None
+
+    async def _handle(self, ws: ServerConnection) -> None:
+        session = ServedSession(ws.request.path if ws.request else "", self.plan.expected)
+        async with self._new_session:
+            self._sessions.append(session)
+            self._new_session.notify_all()
+        log.info("session %d: client connected", len(self._sessions) - 1)
+        player = asyncio.create_task(self._play(ws, session))
+        try:
+            await self._listen(ws, session)
+        finally:
+            player.cancel()
+            await asyncio.gather(player, return_exceptions=True)
+            session.close_code, session.close_reason = ws.close_code, ws.close_reason
+            session._done.set()
+            log.info("session %d: closed (code %s)", self._sessions.index(session), ws.close_code)
+
+    async def _listen(self, ws: ServerConnection, session: ServedSession) -> None:
+        try:
+            async for message in ws:
+                departure = session.receive(message)
+                if departure is None:
+                    continue
+                log.warning("%s", departure)
+                if self.strict:
+                    await ws.close(POLICY_VIOLATION, _clip_reason(str(departure)))
+                    return
+        except ConnectionClosed:
+            pass
+
+    async def _play(self, ws: ServerConnection, session: ServedSession) -> None:
+        try:
+            for step in self.plan.steps:
+                if isinstance(step, ExpectStep):
+                    await session._matched[step.index].wait()
+                    continue
+                await self._pause(step.delay_ms)
+                if isinstance(step, CloseStep):
+                    await _close_as_recorded(ws, step)
+                    return
+                await ws.send(step.text)
+                session.sent.append(step.event)
+            session.completed = True
+            if self.close_when_done:
+                await ws.close(1000, "end of recording")
+        except ConnectionClosed:
+            pass
+
+    async def _pause(self, delay_ms: float) -> None:
+        if self.speed is not None and delay_ms > 0:
+            await asyncio.sleep(delay_ms / 1000.0 / self.speed)
+
+
+async def _close_as_recorded(ws: ServerConnection, step: CloseStep) -> None:
+    if step.code == ABNORMAL_CLOSURE:
+        ws.transport.abort()
+    elif step.code in (None, NO_STATUS_RCVD):
+        await ws.close(None, "")  # type: ignore[arg-type]  # websockets sends an empty close frame
+    else:
+        await ws.close(step.code, _clip_reason(step.reason))
+
+
+async def run_server(
+    path: str | os.PathLike[str],
+    host: str = "127.0.0.1",
+    port: int = 0,
+    speed: float | str | None = 1.0,
+    strict: bool = False,
+    *,
+    api_key: str | None = None,
+    close_when_done: bool = False,
+) -> None:
+    """Serve a transcript until cancelled; prints ``listening on ws://HOST:PORT/v1/realtime`` when ready."""
+    server = RealtimeServer(
+        path,
+        host=host,
+        port=port,
+        speed=speed,
+        strict=strict,
+        api_key=api_key,
+        close_when_done=close_when_done,
+    )
+    async with server:
+        print(f"listening on {server.url}", flush=True)
+        await asyncio.Future()

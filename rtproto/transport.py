@@ -1,0 +1,505 @@
+"""The websocket edge: URL, handshake headers, a queued writer, raw frames in and out.
+
+This module moves frames and knows no protocol rules. It speaks raw frames
+(``bytes``) both ways; :func:`iter_events` is the thin layer that decodes them
+with :func:`rtproto.events.decode_server`.
+
+Theory of operation: every outgoing frame goes through ONE bounded
+``asyncio.Queue`` drained by ONE writer task, so frames leave in the order they
+were queued and a slow socket pushes back on the sender (``send`` awaits while
+the queue is full). Incoming frames are read by whoever calls :meth:`recv` (one
+reader at a time, as in websockets). Every failure of websockets or of the
+socket is translated in :func:`_map_errors` and nowhere else.
+
+WebSocket options follow the official SDK (PROTOCOL-NOTES §1): no frame-size
+limit (``max_size=None``, audio deltas and ``session.created`` can be large)
+and no permessage-deflate (``compression=None``); JSON goes out as text frames.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import re
+import socket
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+
+from websockets.asyncio.client import ClientConnection
+from websockets.asyncio.client import connect as ws_connect
+from websockets.exceptions import ConnectionClosed as WsConnectionClosed
+from websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI
+from websockets.frames import Close, Frame, Opcode
+from websockets.protocol import State
+
+from rtproto import __version__
+from rtproto.errors import AuthenticationError, ConnectionClosed, TransportError
+
+__all__ = [
+    "Connection",
+    "Recorder",
+    "TransportStats",
+    "connect",
+    "handshake_headers",
+    "iter_events",
+    "realtime_url",
+    "with_model",
+]
+
+logger = logging.getLogger("rtproto.transport")
+
+Recorder = Callable[[str, bytes], None]
+"""``recorder(direction, frame)``: direction is ``"client"`` or ``"server"``."""
+
+DEFAULT_BASE_URL = "wss://api.openai.com/v1"
+_APIS = ("ga", "beta")
+# Query parameters that may appear in error messages; anything else (an Azure
+# ``api-key``, a signed token) is left out.
+_SHOWN_QUERY = frozenset({"model", "call_id", "intent"})
+_TYPE_FIELD = re.compile(rb'"type"\s*:\s*"([^"\\]{1,80})"')
+_EXCERPT_CHARS = 200
+# ``Connection.send(bytes, text=True)`` exists from websockets 14; on 13 the
+# frame is decoded to str and websockets encodes it again.
+_SEND_HAS_TEXT = "text" in inspect.signature(ClientConnection.send).parameters
+
+
+def realtime_url(
+    model: str | None = None,
+    *,
+    base_url: str = DEFAULT_BASE_URL,
+    call_id: str | None = None,
+    intent: str | None = None,
+    path: str = "/realtime",
+) -> str:
+    """Return the Realtime endpoint, e.g. ``wss://api.openai.com/v1/realtime?model=gpt-realtime``.
+
+    ``http(s)://`` base URLs are switched to ``ws(s)://`` as the SDK does. GA
+    needs ``model``, ``call_id`` (join a call) or ``intent`` (``transcription``).
+    """
+    if model is None and call_id is None and intent is None:
+        raise ValueError("realtime_url() needs a model, a call_id or an intent")
+    parts = urlsplit(base_url)
+    scheme = {"https": "wss", "http": "ws"}.get(parts.scheme, parts.scheme)
+    if scheme not in ("ws", "wss") or not parts.netloc:
+        raise ValueError(f"base_url must be a ws://, wss://, http:// or https:// URL, got {base_url!r}")
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    query += [(k, v) for k, v in (("model", model), ("call_id", call_id), ("intent", intent)) if v is not None]
+    full_path = parts.path.rstrip("/") + "/" + path.lstrip("/")
+    return urlunsplit((scheme, parts.netloc, full_path, urlencode(query, quote_via=quote), ""))
+
+
+def with_model(url: str, model: str | None) -> str:
+    """Return ``url`` with ``model=`` added unless it already has one (the CLI's ``--url``)."""
+    parts = urlsplit(url)
+    if model is None or any(k == "model" for k, _ in parse_qsl(parts.query, keep_blank_values=True)):
+        return url
+    extra = urlencode([("model", model)], quote_via=quote)
+    query = f"{parts.query}&{extra}" if parts.query else extra
+    return urlunsplit(parts._replace(query=query))
+
+
+def handshake_headers(api_key: str | None, *, api: str = "ga", extra: dict | None = None) -> dict:
+    """Return the handshake headers: ``Authorization``, ``User-Agent``, and for beta ``OpenAI-Beta``.
+
+    GA sends no ``OpenAI-Beta`` header; ``api="beta"`` sends ``OpenAI-Beta: realtime=v1``.
+    ``extra`` headers are added last and win.
+    """
+    if api not in _APIS:
+        raise ValueError(f"api must be one of {', '.join(_APIS)}; got {api!r}")
+    headers = {"User-Agent": f"rtproto/{__version__}"}
+    if api_key:
+        if any(c in api_key for c in "\r\n\0"):
+            raise ValueError("the API key contains a line break or NUL character")
+        headers["Authorization"] = f"Bearer {api_key}"
+    if api == "beta":
+        headers["OpenAI-Beta"] = "realtime=v1"
+    headers.update(extra or {})
+    return headers
+
+
+@dataclass
+class TransportStats:
+    """Counters of one connection; ``queue_high_water`` is the deepest the send queue got."""
+
+    frames_sent: int = 0
+    bytes_sent: int = 0
+    frames_received: int = 0
+    bytes_received: int = 0
+    queue_high_water: int = 0
+
+
+class Connection:
+    """One websocket connection to a Realtime endpoint, carrying raw frames.
+
+    Open it with :meth:`connect` (or the module-level :func:`connect`, also an
+    async context manager). Receiving is single-reader: call :meth:`recv` or
+    iterate from one task only.
+    """
+
+    def __init__(self, ws: ClientConnection, *, url: str, send_queue_size: int, recorder: Recorder | None):
+        if send_queue_size < 1:
+            raise ValueError(f"send_queue_size must be at least 1, got {send_queue_size}")
+        self.url = url
+        self.stats = TransportStats()
+        self._ws = ws
+        self._recorder = recorder
+        self._queue: asyncio.Queue[bytes] = asyncio.Queue(send_queue_size)
+        self._failure: BaseException | None = None
+        self._closing: asyncio.Future[None] | None = None
+        self._writer = asyncio.get_running_loop().create_task(self._write_loop(), name="rtproto-writer")
+
+    @classmethod
+    async def connect(
+        cls,
+        url: str,
+        *,
+        api_key: str | None = None,
+        api: str = "ga",
+        headers: dict | None = None,
+        send_queue_size: int = 256,
+        recorder: Recorder | None = None,
+        open_timeout: float | None = 10,
+        ping_interval: float | None = 20,
+        ping_timeout: float | None = 20,
+    ) -> Connection:
+        """Open the websocket (raises AuthenticationError on 401/403, TransportError otherwise)."""
+        all_headers = handshake_headers(api_key, api=api, extra=headers)
+        user_agent = _pop_header(all_headers, "User-Agent")
+        with _map_errors(url):
+            ws = await ws_connect(
+                url,
+                additional_headers=all_headers,
+                user_agent_header=user_agent,
+                max_size=None,
+                compression=None,
+                open_timeout=open_timeout,
+                ping_interval=ping_interval,
+                ping_timeout=ping_timeout,
+                logger=_wire_logger,
+            )
+        logger.debug("connected to %s", _display_url(url))
+        return cls(ws, url=url, send_queue_size=send_queue_size, recorder=recorder)
+
+    async def __aenter__(self) -> Connection:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` was called or the socket is closed."""
+        return self._closing is not None or self._ws.protocol.state is State.CLOSED
+
+    async def send(self, frame: bytes | str) -> None:
+        """Queue one pre-encoded frame (sent as a text frame).
+
+        Backpressure: when ``send_queue_size`` frames are already waiting, this
+        awaits until the writer has made room. Raises the connection's error
+        (ConnectionClosed, TransportError) once the writer has failed or the
+        connection is closed.
+        """
+        data = _as_bytes(frame)
+        self._check_open()
+        await self._queue.put(data)
+        self._note_depth()
+        self._check_open()  # the writer may have died while we waited for room
+
+    def send_nowait(self, frame: bytes | str) -> None:
+        """Queue one frame without waiting; raises TransportError if the send queue is full."""
+        data = _as_bytes(frame)
+        self._check_open()
+        try:
+            self._queue.put_nowait(data)
+        except asyncio.QueueFull:
+            raise TransportError(
+                f"the send queue is full ({self._queue.maxsize} frames waiting); "
+                "await send() to wait for room"
+            ) from None
+        self._note_depth()
+
+    async def recv(self) -> bytes:
+        """Return the next frame as raw bytes; raises ConnectionClosed when the connection ends."""
+        with _map_errors(self.url):
+            frame = await self._ws.recv(decode=False)
+        self.stats.frames_received += 1
+        self.stats.bytes_received += len(frame)
+        if self._recorder is not None:
+            self._recorder("server", frame)
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("< %s", _describe(frame))
+        return frame
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        """Yield raw frames; ends on a normal close (1000/1001) or our own close, else raises ConnectionClosed."""
+        while True:
+            try:
+                frame = await self.recv()
+            except ConnectionClosed as exc:
+                if exc.normal or self._closing is not None:
+                    return
+                raise
+            yield frame
+
+    async def close(self, code: int = 1000, reason: str = "", *, flush_timeout: float = 5.0) -> None:
+        """Flush the send queue (up to ``flush_timeout`` s), close the websocket, stop the writer.
+
+        Idempotent: later calls wait for the first one to finish.
+        """
+        if self._closing is None:
+            self._closing = asyncio.ensure_future(self._close(code, reason, flush_timeout))
+        await asyncio.shield(self._closing)
+
+    # -- internals -----------------------------------------------------------
+
+    async def _close(self, code: int, reason: str, flush_timeout: float) -> None:
+        if self._failure is None:
+            try:
+                async with asyncio.timeout(flush_timeout):
+                    await self._queue.join()
+            except TimeoutError:
+                logger.warning("closing with %d frames unsent after %.1f s", self._queue.qsize(), flush_timeout)
+        self._writer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._writer
+        with contextlib.suppress(TransportError), _map_errors(self.url):
+            await self._ws.close(code, reason)
+        logger.debug("closed (code %d)", code)
+
+    async def _write_loop(self) -> None:
+        try:
+            while True:
+                frame = await self._queue.get()
+                try:
+                    await self._write(frame)
+                finally:
+                    self._queue.task_done()
+        except TransportError as exc:
+            self._failure = exc
+            logger.debug("writer stopped: %s", exc)
+        except Exception as exc:  # a recorder bug, say: report it to the next send()
+            self._failure = exc
+            logger.error("writer stopped: %r", exc)
+        finally:
+            self._discard_queued()
+
+    async def _write(self, frame: bytes) -> None:
+        with _map_errors(self.url):
+            if _SEND_HAS_TEXT:
+                await self._ws.send(frame, text=True)
+            else:  # websockets 13
+                await self._ws.send(frame.decode())
+        self.stats.frames_sent += 1
+        self.stats.bytes_sent += len(frame)
+        if self._recorder is not None:
+            self._recorder("client", frame)
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("> %s", _describe(frame))
+
+    def _discard_queued(self) -> None:
+        dropped = 0
+        while not self._queue.empty():
+            self._queue.get_nowait()
+            self._queue.task_done()
+            dropped += 1
+        if dropped:
+            logger.warning("dropped %d queued frames: the connection is gone", dropped)
+
+    def _check_open(self) -> None:
+        if self._failure is not None:
+            raise self._failure
+        if self._closing is not None:
+            raise TransportError("the connection is closed")
+        if self._ws.protocol.state is State.CLOSED:
+            raise _closed_error(self._ws.protocol.close_rcvd, self._ws.protocol.close_sent)
+
+    def _note_depth(self) -> None:
+        depth = self._queue.qsize()
+        if depth > self.stats.queue_high_water:
+            self.stats.queue_high_water = depth
+
+
+class _Connector:
+    """What :func:`connect` returns: await it, or use it as ``async with``."""
+
+    def __init__(self, url: str, options: dict[str, Any]):
+        self._url = url
+        self._options = options
+        self._conn: Connection | None = None
+
+    def __await__(self):
+        return Connection.connect(self._url, **self._options).__await__()
+
+    async def __aenter__(self) -> Connection:
+        self._conn = await Connection.connect(self._url, **self._options)
+        return self._conn
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        assert self._conn is not None
+        await self._conn.close()
+
+
+def connect(
+    url: str,
+    *,
+    api_key: str | None = None,
+    api: str = "ga",
+    headers: dict | None = None,
+    send_queue_size: int = 256,
+    recorder: Recorder | None = None,
+    open_timeout: float | None = 10,
+    ping_interval: float | None = 20,
+    ping_timeout: float | None = 20,
+) -> _Connector:
+    """Open a :class:`Connection`: ``async with connect(url, api_key=k) as conn:`` or ``await connect(...)``."""
+    options = dict(
+        api_key=api_key, api=api, headers=headers, send_queue_size=send_queue_size, recorder=recorder,
+        open_timeout=open_timeout, ping_interval=ping_interval, ping_timeout=ping_timeout,
+    )
+    return _Connector(url, options)
+
+
+async def iter_events(
+    conn: Connection,
+    *,
+    api: str = "ga",
+    on_error: Callable[[bytes, Exception], None] | None = None,
+    decode: Callable[..., Any] | None = None,
+) -> AsyncIterator[tuple[bytes, Any]]:
+    """Yield ``(raw_frame, event)`` for each server frame until the connection closes normally.
+
+    ``decode`` defaults to :func:`rtproto.events.decode_server` (called as
+    ``decode(raw, api=api)``). A frame it rejects (a ProtocolError or other
+    ValueError) is logged as a warning, passed to ``on_error(raw, exc)`` and
+    skipped; it never ends the stream. Unknown types arrive as ``UnknownEvent``.
+    """
+    if decode is None:
+        from rtproto.events import decode_server as decode
+    async for raw in conn:
+        try:
+            event = decode(raw, api=api)
+        except ValueError as exc:
+            logger.warning("skipped a malformed server frame: %s; frame: %s", exc, _excerpt(raw))
+            if on_error is not None:
+                on_error(raw, exc)
+            continue
+        yield raw, event
+
+
+# -- the one error boundary ----------------------------------------------------
+
+
+@contextlib.contextmanager
+def _map_errors(url: str) -> Iterator[None]:
+    """Translate websockets and socket errors into rtproto.errors (messages never carry headers)."""
+    try:
+        yield
+    except (WsConnectionClosed, InvalidHandshake, InvalidURI, OSError) as exc:
+        raise _translate(exc, _display_url(url)) from exc
+
+
+def _translate(exc: Exception, url: str) -> TransportError:
+    match exc:
+        case WsConnectionClosed():
+            return _closed_error(exc.rcvd, exc.sent)
+        case InvalidStatus():
+            return _status_error(exc.response.status_code, exc.response.body, url)
+        case InvalidHandshake():
+            return TransportError(f"the websocket handshake with {url} failed: {exc}")
+        case InvalidURI():
+            return TransportError(f"invalid websocket URL {url}: {exc.msg}")
+        case TimeoutError():
+            return TransportError(f"could not connect to {url}: timed out")
+        case ConnectionRefusedError():
+            return TransportError(f"could not connect to {url}: connection refused")
+        case socket.gaierror():
+            return TransportError(f"could not connect to {url}: cannot resolve the host name ({exc.strerror})")
+        case _:
+            return TransportError(f"could not connect to {url}: {exc.strerror or exc}")
+
+
+def _closed_error(rcvd: Close | None, sent: Close | None) -> ConnectionClosed:
+    # The peer's close frame tells why; failing that, ours (e.g. 1011 keepalive
+    # ping timeout, or our own close); with neither, the TCP connection died.
+    close = rcvd if rcvd is not None else sent
+    if close is None:
+        return ConnectionClosed(1006, "connection lost")
+    return ConnectionClosed(int(close.code), close.reason)
+
+
+def _status_error(status: int, body: bytes | None, url: str) -> TransportError:
+    if status in (401, 403):
+        return AuthenticationError(f"the API key was rejected (HTTP {status})")
+    detail = body.decode("utf-8", "replace").strip()[:_EXCERPT_CHARS] if body else ""
+    return TransportError(f"the server refused the websocket handshake at {url}: HTTP {status}"
+                          + (f": {detail}" if detail else ""))
+
+
+# -- logging helpers -------------------------------------------------------------
+
+
+def _display_url(url: str) -> str:
+    """The URL without user info and without query parameters that may be secret."""
+    try:
+        parts = urlsplit(url)
+        query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k in _SHOWN_QUERY]
+    except ValueError:
+        return "<unparsable URL>"
+    netloc = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, netloc, parts.path, urlencode(query, quote_via=quote), ""))
+
+
+def _describe(frame: bytes) -> str:
+    # Type and size only: frames carry audio and, in session.update, MCP tokens.
+    match = _TYPE_FIELD.search(frame, 0, 256)
+    kind = match.group(1).decode("utf-8", "replace") if match else "?"
+    return f"{kind} ({len(frame)} bytes)"
+
+
+def _excerpt(frame: bytes) -> str:
+    text = repr(frame[:_EXCERPT_CHARS].decode("utf-8", "replace"))
+    return text + (f"... ({len(frame)} bytes)" if len(frame) > _EXCERPT_CHARS else "")
+
+
+def _as_bytes(frame: bytes | bytearray | memoryview | str) -> bytes:
+    if isinstance(frame, str):
+        return frame.encode()
+    if isinstance(frame, (bytes, bytearray, memoryview)):
+        return bytes(frame)
+    raise TypeError(
+        f"send() takes a pre-encoded frame (bytes or str), got {type(frame).__name__}; "
+        "encode events with rtproto.events.encode()"
+    )
+
+
+def _pop_header(headers: dict, name: str) -> str | None:
+    for key in list(headers):
+        if key.lower() == name.lower():
+            return headers.pop(key)
+    return None
+
+
+class _RedactWire(logging.Filter):
+    """Keep header values and frame payloads out of websockets' debug log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if not isinstance(args, tuple):
+            return True
+        if record.msg in ("> %s: %s", "< %s: %s") and len(args) == 2:
+            record.args = (args[0], "[redacted]")
+        elif record.msg in ("> %s", "< %s") and len(args) == 1 and _is_data_frame(args[0]):
+            record.args = (f"{args[0].opcode.name} [{len(args[0].data)} bytes]",)
+        return True
+
+
+def _is_data_frame(obj: object) -> bool:
+    return isinstance(obj, Frame) and obj.opcode in (Opcode.TEXT, Opcode.BINARY, Opcode.CONT)
+
+
+_wire_logger = logging.getLogger("rtproto.transport.wire")
+_wire_logger.addFilter(_RedactWire())
