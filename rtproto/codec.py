@@ -284,23 +284,26 @@ class WireFormat:
             raise ValueError(f"WireFormat: {self.encoding} is 8000 Hz, got rate {self.rate}")
 
     @classmethod
-    def from_ga(cls, obj: Mapping[str, Any] | Any | None, *, path: str = "format") -> WireFormat:
+    def from_ga(cls, obj: Mapping[str, Any] | None, *, path: str = "format") -> WireFormat:
         """Read a GA format object: ``{"type": "audio/pcm", "rate": 24000}``,
         ``{"type": "audio/pcmu"}`` or ``{"type": "audio/pcma"}``.
 
-        ``None`` (or no ``type``) means pcm16 at 24000 Hz. Also accepts an
-        object with ``type``/``rate`` attributes. ``path`` names the field in
-        error messages, e.g. ``$.session.audio.output.format``.
+        ``None`` (or no ``type``) means pcm16 at 24000 Hz. An object with
+        ``type``/``rate`` attributes (a msgspec struct) works too. ``path``
+        names the field in error messages, e.g. ``$.session.audio.output.format``.
         """
         if obj is None:
             return cls()
         if isinstance(obj, (str, bytes)) or not (isinstance(obj, Mapping) or hasattr(obj, "type")):
-            raise ValueError(f"{path}: expected a format object like {{'type': 'audio/pcm'}}, got {obj!r}")
+            raise ValueError(
+                f"{path}: expected a format object like {{'type': 'audio/pcm'}}, got {obj!r}"
+            )
         kind, rate = _get(obj, "type"), _get(obj, "rate")
         encoding = _GA_TYPES.get(kind) if isinstance(kind, str) else None
         encoding = "pcm16" if kind is None else encoding
         if encoding is None:
-            raise ValueError(f"{path}.type: unknown audio format {kind!r} (expected {', '.join(_GA_TYPES)})")
+            expected = ", ".join(_GA_TYPES)
+            raise ValueError(f"{path}.type: unknown audio format {kind!r} (expected {expected})")
         default = 24000 if encoding == "pcm16" else 8000
         rate = default if rate is None else _check_rate(rate, f"{path}.rate")
         if rate != default and encoding != "pcm16":
@@ -315,7 +318,8 @@ class WireFormat:
             return cls()
         encoding = _BETA_NAMES.get(name) if isinstance(name, str) else None
         if encoding is None:
-            raise ValueError(f"{path}: unknown audio format {name!r} (expected {', '.join(_BETA_NAMES)})")
+            expected = ", ".join(_BETA_NAMES)
+            raise ValueError(f"{path}: unknown audio format {name!r} (expected {expected})")
         return cls(encoding, 24000 if encoding == "pcm16" else 8000)
 
     def to_ga(self) -> dict[str, Any]:
@@ -488,8 +492,9 @@ class Resampler:
     The concatenated outputs equal ``resample`` on the concatenated input
     (within float rounding: at most 1 LSB for int16). ``process`` emits every
     sample whose filter window is complete, so the latency is the filter's
-    half-length (about 2 to 4 ms). ``flush`` emits the tail and resets the
-    object for a new stream. All chunks of one stream must share a dtype.
+    half-length (1.4 ms for 48k->24k, 4.3 ms for 24k->8k). ``flush`` emits
+    the tail and resets the object for a new stream. All chunks of one
+    stream must share a dtype.
     """
 
     def __init__(self, src_rate: int, dst_rate: int) -> None:
@@ -598,8 +603,10 @@ def read_wav(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:
 
     8-, 16-, 24- and 32-bit integer PCM are converted to 16 bits (deeper
     samples are truncated to their top 16 bits); several channels are
-    averaged. A file that is not integer PCM WAV raises ``ValueError``
-    naming the file (a missing file raises ``FileNotFoundError``).
+    averaged and rounded to nearest. Python 3.11's ``wave`` reads only plain
+    PCM, not WAVE_FORMAT_EXTENSIBLE headers. A file that is not integer PCM
+    WAV raises ``ValueError`` naming the file (a missing file raises
+    ``FileNotFoundError``).
     """
     try:
         with wave.open(os.fspath(path), "rb") as w:

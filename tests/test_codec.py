@@ -345,7 +345,10 @@ def test_wire_format_from_ga(obj, expected):
 @pytest.mark.parametrize(
     ("obj", "named"),
     [
-        ({"type": "audio/opus"}, r"\$\.session\.audio\.output\.format\.type: unknown audio format 'audio/opus'"),
+        (
+            {"type": "audio/opus"},
+            r"\$\.session\.audio\.output\.format\.type: unknown audio format 'audio/opus'",
+        ),
         ({"type": 5}, r"format\.type: unknown audio format 5"),
         ({"type": "audio/pcm", "rate": "24000"}, r"format\.rate: .*got '24000'"),
         ({"type": "audio/pcm", "rate": 0}, r"format\.rate: .*got 0"),
@@ -539,7 +542,8 @@ def test_streaming_equals_one_shot(src, dst):
 def test_streaming_long_input_spanning_many_blocks():
     x = np.random.default_rng(3).standard_normal(200_000).astype(np.float32)
     resampler = Resampler(48000, 24000)
-    streamed = np.concatenate([resampler.process(x[:150_001]), resampler.process(x[150_001:]), resampler.flush()])
+    parts = [resampler.process(x[:150_001]), resampler.process(x[150_001:]), resampler.flush()]
+    streamed = np.concatenate(parts)
     assert np.abs(streamed - resample(x, 48000, 24000)).max() <= 1e-5
 
 
@@ -693,7 +697,7 @@ def test_read_wav_drops_a_truncated_last_frame(tmp_path):
 def _float_wav_bytes():
     data = struct.pack("<2f", 0.5, -0.5)
     fmt = struct.pack("<HHIIHH", 3, 1, 8000, 32000, 4, 32)  # WAVE_FORMAT_IEEE_FLOAT
-    body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", len(data)) + data
+    body = b"WAVEfmt " + struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", len(data)) + data
     return b"RIFF" + struct.pack("<I", len(body)) + body
 
 

@@ -1,0 +1,270 @@
+"""The async driver: joins the transport, the session core, audio and tools.
+
+The core (:mod:`rtproto.session`) decides; the driver only moves data and
+performs the core's actions: it sends frames, plays and clears audio, asks a
+person for approvals (with a timeout), runs function tools, and records the
+local facts a replay needs (playback position, answers, tool results) into the
+transcript. Nothing here knows a protocol rule.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, AsyncIterator, Awaitable, Callable, Protocol
+
+from . import codec, events
+from .session import AskApproval, CallFunction, ClearPlayback, Send, Session
+
+logger = logging.getLogger("rtproto.driver")
+
+Approver = Callable[[Any], Awaitable[tuple[bool, str | None]]]
+
+
+class Sink(Protocol):
+    rate: int
+
+    def play(self, item_id: str, content_index: int, pcm: Any) -> None: ...
+    def clear(self) -> dict[tuple[str, int], int]: ...
+    @property
+    def is_playing(self) -> bool: ...
+    async def drain(self) -> None: ...
+    def close(self) -> None: ...
+
+
+class Display(Protocol):
+    def show(self, notice: Any) -> None: ...
+    def warn(self, message: str) -> None: ...
+
+
+@dataclass
+class Driver:
+    """Runs one conversation over an open :class:`rtproto.transport.Connection`.
+
+    ``tools`` maps function-tool names to Python callables (sync or async) that
+    take the call's JSON arguments as keyword arguments. ``approver`` is awaited
+    for each approval the core asks for; after ``approval_timeout`` seconds the
+    answer is "no". ``recorder`` is a :class:`rtproto.transcript.TranscriptWriter`
+    (its wire lines come from the transport; the driver adds the local lines).
+    """
+
+    conn: Any
+    session: Session
+    sink: Sink
+    display: Display
+    source: Any = None
+    tools: dict[str, Callable[..., Any]] = field(default_factory=dict)
+    approver: Approver | None = None
+    approval_timeout: float = 30.0
+    recorder: Any = None
+    headphones: bool = False
+    api: str = "ga"
+    clock: Callable[[], float] = time.monotonic
+
+    def __post_init__(self) -> None:
+        self._origin = self.clock()
+        self._out_format = codec.WireFormat.from_ga(None)
+        self._cleared: set[tuple[str, int]] = set()
+        self._resamplers: dict[tuple[str, int], codec.Resampler] = {}
+        self._background: set[asyncio.Task] = set()
+
+    def now_ms(self) -> float:
+        """Milliseconds since the driver started (the core's clock)."""
+        return (self.clock() - self._origin) * 1000.0
+
+    async def run(self, session_config: Any = None, text_lines: AsyncIterator[str] | None = None) -> None:
+        """Configure the session, then stream until the server closes or input ends.
+
+        Returns on a normal close by the server, or when ``text_lines`` ends and
+        no response is running; raises :class:`rtproto.errors.ConnectionClosed`
+        on an abnormal close.
+        """
+        await self.apply(self.session.start(session_config, now_ms=self.now_ms()))
+        receiver = asyncio.create_task(self._receive_loop(), name="rtproto-receive")
+        helpers = []
+        if self.source is not None:
+            helpers.append(asyncio.create_task(self._microphone_loop(), name="rtproto-mic"))
+        if text_lines is not None:
+            helpers.append(asyncio.create_task(self._text_loop(text_lines), name="rtproto-text"))
+        try:
+            await self._until_done(receiver, helpers, text_lines is not None)
+        finally:
+            for task in [receiver, *helpers, *self._background]:
+                task.cancel()
+            await asyncio.gather(receiver, *helpers, *self._background, return_exceptions=True)
+
+    async def _until_done(self, receiver: asyncio.Task, helpers: list[asyncio.Task], text_mode: bool) -> None:
+        text_task = helpers[-1] if text_mode else None
+        pending = {receiver, *helpers}
+        while receiver in pending:
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                task.result()  # re-raise a failure (an abnormal close, a bug)
+            if text_task is not None and text_task in done:
+                await self._settle()
+                return
+
+    async def _settle(self, limit_s: float = 60.0) -> None:
+        """After the last typed line: wait for the running response and pending tools to finish."""
+        deadline = self.clock() + limit_s
+        while self.clock() < deadline and (self.session.busy or self._background):
+            await asyncio.sleep(0.05)
+        await self.sink.drain()
+
+    # -- inbound -------------------------------------------------------------
+
+    async def _receive_loop(self) -> None:
+        from .transport import iter_events
+
+        def malformed(raw: bytes, exc: Exception) -> None:
+            self.display.warn(f"skipped a malformed server frame: {exc}")
+
+        async for _raw, event in iter_events(self.conn, api=self.api, on_error=malformed):
+            self._observe(event)
+            await self.apply(self.session.receive(event, now_ms=self.now_ms()))
+
+    def _observe(self, event: Any) -> None:
+        """The I/O side of an event: play audio, learn the output format."""
+        if isinstance(event, events.ResponseOutputAudioDelta):
+            key = (event.item_id, event.content_index)
+            if key not in self._cleared:
+                pcm = codec.decode_audio(event.delta, self._out_format)
+                if self._out_format.rate != self.sink.rate:
+                    pcm = self._resampler(key).process(pcm)
+                self.sink.play(event.item_id, event.content_index, pcm)
+        elif isinstance(event, (events.SessionCreated, events.SessionUpdated)):
+            self._out_format = _output_format(event.session, self._out_format)
+
+    def _resampler(self, key: tuple[str, int]) -> codec.Resampler:
+        # One streaming resampler per content part: no clicks at delta edges.
+        if key not in self._resamplers:
+            self._resamplers[key] = codec.Resampler(self._out_format.rate, self.sink.rate)
+        return self._resamplers[key]
+
+    # -- outbound ------------------------------------------------------------
+
+    async def _microphone_loop(self) -> None:
+        async for chunk in self.source.chunks():
+            if not self.headphones:
+                self.source.muted = self.sink.is_playing  # half-duplex echo guard
+            append = events.InputAudioBufferAppend(audio=codec.pcm16_to_b64(chunk))
+            await self.conn.send(events.encode(append))
+
+    async def _text_loop(self, lines: AsyncIterator[str]) -> None:
+        async for line in lines:
+            text = line.strip()
+            if not text:
+                continue
+            await self._wait_idle()
+            self._record({"type": "text.input", "text": text})
+            await self.apply(self.session.send_text(text, now_ms=self.now_ms()))
+
+    async def _wait_idle(self) -> None:
+        while self.session.busy:
+            await asyncio.sleep(0.02)
+
+    async def apply(self, outputs: list[Any]) -> None:
+        """Perform the core's actions in order; show its notices."""
+        for output in outputs:
+            match output:
+                case Send(event=event):
+                    await self.conn.send(events.encode(event))
+                case ClearPlayback(item_id=item_id, content_index=index):
+                    await self._clear_playback(item_id, index)
+                case AskApproval(request=request):
+                    self._spawn(self._ask_approval(request))
+                case CallFunction(call_id=call_id, name=name, arguments=arguments):
+                    self._spawn(self._call_function(call_id, name, arguments))
+                case _:
+                    self.display.show(output)
+
+    async def _clear_playback(self, item_id: str, index: int) -> None:
+        played = self.sink.clear().get((item_id, index), 0)
+        self._cleared.add((item_id, index))
+        played_ms = played * 1000.0 / self.sink.rate
+        self._record({"type": "playback.cleared", "item_id": item_id, "content_index": index, "played_ms": played_ms})
+        await self.apply(self.session.playback_cleared(item_id, index, played_ms, now_ms=self.now_ms()))
+
+    async def _ask_approval(self, request: Any) -> None:
+        try:
+            if self.approver is None:
+                raise TimeoutError
+            approve, reason = await asyncio.wait_for(self.approver(request), self.approval_timeout)
+        except TimeoutError:
+            approve, reason = False, "timed out"
+        self._record({"type": "approval.answer", "approval_request_id": request.id, "approve": approve, "reason": reason})
+        await self.apply(self.session.answer_approval(request.id, approve, reason, now_ms=self.now_ms()))
+
+    async def _call_function(self, call_id: str, name: str, arguments: str) -> None:
+        output, is_error = await run_tool(self.tools[name], arguments)
+        self._record({"type": "function.result", "call_id": call_id, "output": output, "is_error": is_error})
+        await self.apply(self.session.function_result(call_id, output, is_error=is_error, now_ms=self.now_ms()))
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            self.display.warn(f"a background step failed: {task.exception()!r}")
+
+    def _record(self, event: dict[str, Any]) -> None:
+        if self.recorder is not None:
+            self.recorder.local(event)
+
+
+async def run_tool(function: Callable[..., Any], arguments: str) -> tuple[str, bool]:
+    """Call a function tool with its JSON ``arguments``; return (output, is_error).
+
+    Sync callables run in a worker thread; a raised exception becomes an error
+    output ``{"error": "..."}`` rather than a crash. A result that is not a
+    string is sent as JSON.
+    """
+    try:
+        kwargs = json.loads(arguments) if arguments.strip() else {}
+        if not isinstance(kwargs, dict):
+            raise TypeError(f"arguments must be a JSON object, got {type(kwargs).__name__}")
+        if inspect.iscoroutinefunction(function):
+            result = await function(**kwargs)
+        else:
+            result = await asyncio.to_thread(function, **kwargs)
+    except Exception as exc:  # a tool's failure is reported to the model, not raised
+        return json.dumps({"error": f"{type(exc).__name__}: {exc}"}), True
+    return (result if isinstance(result, str) else json.dumps(result, default=str)), False
+
+
+def _output_format(session: Any, current: codec.WireFormat) -> codec.WireFormat:
+    fmt = _path(session, "audio", "output", "format")
+    if fmt is None:
+        return current
+    return codec.WireFormat.from_ga(events.to_dict(fmt) if not isinstance(fmt, dict) else fmt)
+
+
+def _path(obj: Any, *names: str) -> Any:
+    for name in names:
+        obj = getattr(obj, name, None)
+        if obj is None or obj is events.UNSET:
+            return None
+    return obj
+
+
+@contextlib.asynccontextmanager
+async def recording(path: str | None, **header: Any) -> AsyncIterator[Any]:
+    """Open a transcript writer for ``path`` (or yield None)."""
+    if path is None:
+        yield None
+        return
+    from .transcript import TranscriptWriter
+
+    writer = TranscriptWriter.open(path, **header)
+    try:
+        yield writer
+    finally:
+        writer.close()

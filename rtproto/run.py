@@ -1,0 +1,160 @@
+"""The command line: ``python -m rtproto.run [talk|replay|serve|diff|check] ...``.
+
+``talk`` (the default) holds a live voice conversation. With no
+``OPENAI_API_KEY`` and no ``--url`` (or with ``--demo``) it talks instead to
+the built-in local server playing a bundled transcript, so a newcomer sees the
+whole MCP approval flow offline. Exit codes: 0 normal end, 1 error, 2 usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from .errors import AuthenticationError, ConnectionClosed, RtprotoError
+
+SUBCOMMANDS = ("talk", "replay", "serve", "diff", "check")
+DEMO_TRANSCRIPT = Path(__file__).parent / "data" / "demo.jsonl"
+
+
+def _talk_parser(sub: Any) -> None:
+    p = sub.add_parser("talk", help="a live voice conversation (the default)",
+                       description="Talk to gpt-realtime: microphone in, speaker out, tools and approvals.")
+    p.add_argument("--model", help="model name (default gpt-realtime)")
+    p.add_argument("--url", help="websocket endpoint (default wss://api.openai.com/v1/realtime)")
+    p.add_argument("--voice", help="assistant voice, e.g. marin or cedar")
+    p.add_argument("--instructions", help="system instructions")
+    p.add_argument("--input", metavar="FILE.wav", help="speak this WAV file instead of the microphone")
+    p.add_argument("--output", metavar="FILE.wav", help="write the assistant's audio here instead of the speaker")
+    p.add_argument("--text", action="store_true", help="type messages (standard input) instead of speaking")
+    p.add_argument("--headphones", action="store_true", help="keep the microphone open while the assistant speaks")
+    p.add_argument("--mcp", action="append", default=[], metavar="LABEL=URL", help="a remote MCP server (repeatable)")
+    p.add_argument("--mcp-token-env", metavar="VAR", help="environment variable holding the MCP servers' token")
+    p.add_argument("--allow", action="append", default=[], metavar="TOOL", help="MCP tool allowed without asking")
+    p.add_argument("--ask", action="append", default=[], metavar="TOOL", help="MCP tool that needs your yes")
+    p.add_argument("--function", dest="functions", action="append", default=[], metavar="MODULE:NAME",
+                   help="a Python callable offered to the model as a function tool (repeatable)")
+    p.add_argument("--config", metavar="FILE.toml", help="TOML file with any of these settings")
+    p.add_argument("--approval-timeout", type=float, metavar="SECONDS", help="deny unanswered approvals after this (default 30)")
+    p.add_argument("--record", metavar="FILE.jsonl", help="record every frame into a transcript")
+    p.add_argument("--input-device", help="microphone: index or part of its name")
+    p.add_argument("--output-device", help="speaker: index or part of its name")
+    p.add_argument("--demo", action="store_true", help="talk to the built-in local server (the default without an API key)")
+    p.add_argument("--list-devices", action="store_true", help="list audio devices and exit")
+    p.add_argument("-v", "--verbose", action="count", default=0)
+
+
+def _replay_parser(sub: Any) -> None:
+    p = sub.add_parser("replay", help="read a recorded transcript offline",
+                       description="Print a recorded conversation as a person reads it, with a summary.")
+    p.add_argument("file", metavar="FILE.jsonl")
+    p.add_argument("--audio-out", metavar="FILE.wav", help="write the assistant's audio at its recorded times")
+    p.add_argument("--user-audio-out", metavar="FILE.wav", help="write the user's audio at its recorded times")
+    p.add_argument("--play", action="store_true", help="play the assistant's audio through the speaker")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+def _serve_parser(sub: Any) -> None:
+    p = sub.add_parser("serve", help="serve a transcript as a local Realtime server",
+                       description="Play the server side of a transcript to any Realtime client.")
+    p.add_argument("file", metavar="FILE.jsonl")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8765)
+    p.add_argument("--speed", default="1", help="'max', or a factor of the recorded pacing (default 1)")
+    p.add_argument("--strict", action="store_true", help="close the connection when the client departs from the recording")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser (talk, replay, serve, diff, check)."""
+    parser = argparse.ArgumentParser(prog="python -m rtproto.run", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", metavar="{talk,replay,serve,diff,check}")
+    _talk_parser(sub)
+    _replay_parser(sub)
+    _serve_parser(sub)
+    sub.add_parser("diff", help="compare the protocol behaviour of two transcripts", add_help=False)
+    sub.add_parser("check", help="lint a transcript against the protocol model", add_help=False)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in (*SUBCOMMANDS, "-h", "--help"):
+        argv.insert(0, "talk")
+    if argv[0] in ("diff", "check"):
+        return _delegate(argv[0], argv[1:])
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING - 10 * getattr(args, "verbose", 0),
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return asyncio.run(_dispatch(args))
+    except KeyboardInterrupt:
+        return 0
+    except AuthenticationError as exc:
+        print(f"error: {exc}. Check OPENAI_API_KEY.", file=sys.stderr)
+    except ConnectionClosed as exc:
+        print(f"error: the server closed the connection with code {exc.code}"
+              f"{': ' + exc.reason if exc.reason else ''}", file=sys.stderr)
+    except RtprotoError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+    return 1
+
+
+def _delegate(command: str, argv: list[str]) -> int:
+    if command == "diff":
+        from .diff import cli_diff
+
+        return cli_diff(argv)
+    from .check import cli_check
+
+    return cli_check(argv)
+
+
+async def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "replay":
+        from .report import cli_replay
+
+        return await cli_replay(args)
+    if args.command == "serve":
+        from .server import run_server
+
+        speed: Any = "max" if args.speed == "max" else float(args.speed)
+        await run_server(args.file, host=args.host, port=args.port, speed=speed, strict=args.strict)
+        return 0
+    return await _talk(args)
+
+
+async def _talk(args: argparse.Namespace) -> int:
+    from . import talk
+
+    if args.list_devices:
+        from .audio import list_devices
+
+        print(list_devices())
+        return 0
+    opts = _talk_options(args)
+    if args.demo or (not opts.url and not os.environ.get("OPENAI_API_KEY")):
+        from .demo import run_demo
+
+        return await run_demo(opts, DEMO_TRANSCRIPT, explicit=args.demo)
+    return await talk.talk(opts, api_key=os.environ.get("OPENAI_API_KEY"))
+
+
+def _talk_options(args: argparse.Namespace) -> Any:
+    from . import talk
+
+    config = talk.load_config(args.config) if args.config else {}
+    flags = {name: getattr(args, name) for name in (
+        "model", "url", "voice", "instructions", "input", "output", "text", "headphones", "allow", "ask",
+        "functions", "approval_timeout", "record", "input_device", "output_device")}
+    flags["mcp"] = [talk.parse_mcp(spec, args.mcp_token_env) for spec in args.mcp]
+    return talk.options_from(config, flags)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

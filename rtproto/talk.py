@@ -1,0 +1,280 @@
+"""``python -m rtproto.run talk``: a live voice conversation.
+
+Builds the session configuration (instructions, voice, function tools, remote
+MCP servers and the client-side tool policy) from flags and an optional TOML
+file, opens the audio devices or WAV files, connects, and hands everything to
+:class:`rtproto.driver.Driver`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import inspect
+import os
+import sys
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from . import events
+from .errors import AudioDeviceError, RtprotoError
+from .session import ToolPolicy
+
+DEFAULT_MODEL = "gpt-realtime"
+DEFAULT_INSTRUCTIONS = "You are a helpful voice assistant. Be brief."
+
+
+@dataclass
+class McpServer:
+    """A remote MCP server given with ``--mcp LABEL=URL``; its token comes from an env variable."""
+
+    label: str
+    url: str
+    token_env: str | None = None
+    allow: list[str] = field(default_factory=list)
+    ask: list[str] = field(default_factory=list)
+
+    def tool(self, allow: set[str], ask: set[str]) -> events.McpTool:
+        """The session's MCP tool: allowed_tools and require_approval follow the policy."""
+        allow, ask = allow | set(self.allow), ask | set(self.ask)
+        token = os.environ.get(self.token_env) if self.token_env else None
+        if self.token_env and not token:
+            raise RtprotoError(f"--mcp {self.label}: the environment variable {self.token_env} is not set")
+        tool = events.McpTool(server_label=self.label, server_url=self.url)
+        if token:
+            tool.authorization = token
+        if allow or ask:
+            tool.allowed_tools = sorted(allow | ask)
+            tool.require_approval = events.McpApprovalFilter(
+                always=events.McpToolFilter(tool_names=sorted(ask)) if ask else events.UNSET,
+                never=events.McpToolFilter(tool_names=sorted(allow)) if allow else events.UNSET,
+            )
+        else:
+            tool.require_approval = "always"
+        return tool
+
+
+@dataclass
+class TalkOptions:
+    """Everything a live session needs; flags override the ``--config`` file."""
+
+    model: str = DEFAULT_MODEL
+    url: str | None = None
+    voice: str | None = None
+    instructions: str = DEFAULT_INSTRUCTIONS
+    input: str | None = None
+    output: str | None = None
+    text: bool = False
+    headphones: bool = False
+    mcp: list[McpServer] = field(default_factory=list)
+    allow: list[str] = field(default_factory=list)
+    ask: list[str] = field(default_factory=list)
+    functions: list[str] = field(default_factory=list)
+    approval_timeout: float = 30.0
+    record: str | None = None
+    input_device: str | None = None
+    output_device: str | None = None
+    transcription_model: str | None = "gpt-4o-mini-transcribe"
+
+
+def load_config(path: str) -> dict[str, Any]:
+    """Read a TOML config file (same keys as the flags; ``[mcp.LABEL]`` tables)."""
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except OSError as exc:
+        raise RtprotoError(f"cannot read config file {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise RtprotoError(f"config file {path}: {exc}") from None
+
+
+def options_from(config: dict[str, Any], flags: dict[str, Any]) -> TalkOptions:
+    """Merge a config mapping and parsed flags (flags that were given win)."""
+    opts = TalkOptions()
+    known = set(TalkOptions.__dataclass_fields__) - {"mcp"}
+    for key, value in config.items():
+        name = key.replace("-", "_")
+        if name in known:
+            setattr(opts, name, value)
+        elif key != "mcp":
+            raise RtprotoError(f"config: unknown key {key!r}")
+    for label, table in (config.get("mcp") or {}).items():
+        opts.mcp.append(McpServer(label=label, url=table["url"], token_env=table.get("token_env"),
+                                  allow=list(table.get("allow", [])), ask=list(table.get("ask", []))))
+    for name, value in flags.items():
+        if name == "mcp":
+            opts.mcp.extend(value)
+        elif name in ("allow", "ask", "functions"):
+            getattr(opts, name).extend(value)
+        elif value is not None and value is not False:
+            setattr(opts, name, value)
+    return opts
+
+
+def parse_mcp(spec: str, token_env: str | None) -> McpServer:
+    """``LABEL=URL`` -> McpServer."""
+    label, sep, url = spec.partition("=")
+    if not sep or not label or not url.startswith(("http://", "https://")):
+        raise RtprotoError(f"--mcp expects LABEL=URL with an http(s) URL, got {spec!r}")
+    return McpServer(label=label, url=url, token_env=token_env)
+
+
+def load_function(spec: str) -> tuple[str, Callable[..., Any], events.FunctionTool]:
+    """``module:function`` -> (name, callable, FunctionTool with a schema from its signature)."""
+    module_name, _, attr = spec.partition(":")
+    try:
+        function = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise RtprotoError(f"--function {spec}: cannot load it ({exc})") from None
+    return attr, function, function_tool(attr, function)
+
+
+_JSON_TYPES = {str: "string", int: "integer", float: "number", bool: "boolean", list: "array", dict: "object"}
+
+
+def function_tool(name: str, function: Callable[..., Any]) -> events.FunctionTool:
+    """A FunctionTool whose parameters come from the callable's signature and docstring."""
+    properties, required = {}, []
+    for param in inspect.signature(function).parameters.values():
+        kind = _JSON_TYPES.get(param.annotation if not isinstance(param.annotation, str) else
+                               {"str": str, "int": int, "float": float, "bool": bool}.get(param.annotation), "string")
+        properties[param.name] = {"type": kind}
+        if param.default is inspect.Parameter.empty:
+            required.append(param.name)
+    return events.FunctionTool(
+        type="function", name=name, description=inspect.getdoc(function) or name,
+        parameters={"type": "object", "properties": properties, "required": required},
+    )
+
+
+def build_session(opts: TalkOptions, function_tools: list[events.FunctionTool]) -> events.RealtimeSession:
+    """The ``session.update`` payload for these options."""
+    allow, ask = set(opts.allow), set(opts.ask)
+    tools = [*function_tools, *(server.tool(allow, ask) for server in opts.mcp)]
+    audio_in = events.AudioInput(format=events.AudioPCM(type="audio/pcm", rate=24000),
+                                 turn_detection=events.ServerVad(type="server_vad"))
+    if opts.transcription_model:
+        audio_in.transcription = events.AudioTranscription(model=opts.transcription_model)
+    audio_out = events.AudioOutput(format=events.AudioPCM(type="audio/pcm", rate=24000))
+    if opts.voice:
+        audio_out.voice = opts.voice
+    session = events.RealtimeSession(type="realtime", model=opts.model, instructions=opts.instructions,
+                                     audio=events.AudioConfig(input=audio_in, output=audio_out))
+    if tools:
+        session.tools = tools
+    return session
+
+
+def build_policy(opts: TalkOptions) -> ToolPolicy | None:
+    """The client-side policy: None (allow everything) when no MCP server is configured."""
+    if not opts.mcp:
+        return None
+    allow = set(opts.allow).union(*(s.allow for s in opts.mcp))
+    ask = set(opts.ask).union(*(s.ask for s in opts.mcp))
+    return ToolPolicy(allow=allow, ask=ask)
+
+
+def open_source(opts: TalkOptions) -> Any:
+    """The microphone role: a WAV file, the default microphone, or nothing in --text mode."""
+    from . import audio
+
+    if opts.text:
+        return None
+    if opts.input:
+        return audio.WavSource(opts.input)
+    return audio.Microphone(device=_device(opts.input_device))
+
+
+def open_sink(opts: TalkOptions) -> Any:
+    """The speaker role: a WAV file, the default speaker, or (text mode without one) nowhere."""
+    from . import audio
+
+    if opts.output:
+        return audio.WavSink(opts.output)
+    try:
+        return audio.Speaker(device=_device(opts.output_device))
+    except AudioDeviceError:
+        if opts.text:
+            return audio.NullSink()
+        raise
+
+
+def _device(spec: str | None) -> int | str | None:
+    return int(spec) if spec and spec.isdigit() else spec
+
+
+async def stdin_lines() -> Any:
+    """Lines typed on standard input, read in a worker thread (never blocking the loop)."""
+    while True:
+        line = await asyncio.to_thread(sys.stdin.readline)
+        if not line:
+            return
+        yield line
+
+
+def _recorder(writer: Any) -> Any:
+    if writer is None:
+        return None
+    return lambda direction, frame: writer.client(frame) if direction == "client" else writer.server(frame)
+
+
+async def converse(opts: TalkOptions, *, url: str, api_key: str | None, console: Any,
+                   approver: Any, source: Any, sink: Any, text_lines: Any = None) -> Any:
+    """Connect to ``url`` and hold one conversation; returns the finished core Session.
+
+    The transcript (``opts.record``) is complete whatever ends the conversation:
+    every line is flushed as it happens, and the close is recorded last.
+    """
+    from .driver import Driver, recording
+    from .errors import ConnectionClosed
+    from .session import Session
+    from .transport import connect
+
+    functions = [load_function(spec) for spec in opts.functions]
+    session_config = build_session(opts, [tool for _, _, tool in functions])
+    core = Session(policy=build_policy(opts), function_tools=[name for name, _, _ in functions])
+    async with recording(opts.record, api="ga", url=url, model=opts.model) as writer:
+        try:
+            async with connect(url, api_key=api_key, recorder=_recorder(writer)) as conn:
+                driver = Driver(conn, core, sink, console, source=source, approver=approver,
+                                tools={name: fn for name, fn, _ in functions}, recorder=writer,
+                                approval_timeout=opts.approval_timeout, headphones=opts.headphones)
+                await driver.run(session_config, text_lines)
+            _record_close(writer, 1000, "", "client")
+        except ConnectionClosed as exc:
+            _record_close(writer, exc.code, exc.reason, "server")
+            raise
+        finally:
+            _close_quietly(source, sink)
+            console.summary(core)
+    return core
+
+
+def _record_close(writer: Any, code: int | None, reason: str, by: str) -> None:
+    if writer is not None:
+        writer.local({"type": "connection.closed", "code": code, "reason": reason, "by": by})
+
+
+def _close_quietly(*devices: Any) -> None:
+    for device in devices:
+        if device is not None:
+            device.close()
+
+
+async def talk(opts: TalkOptions, *, api_key: str | None) -> int:
+    """``talk`` against the live API (or ``--url``); returns the exit code."""
+    from .console import Console
+    from .stdin import StdinReader
+    from .transport import realtime_url, with_model
+
+    url = with_model(opts.url, opts.model) if opts.url else realtime_url(opts.model)
+    console = Console()
+    reader = StdinReader(prompt=console.prompt).start()
+    sink = open_sink(opts)
+    source = open_source(opts)
+    console.info(f"connecting to {url.split('?')[0]} ({opts.model}); Ctrl-C ends the conversation")
+    await converse(opts, url=url, api_key=api_key, console=console, approver=reader.approve,
+                   source=source, sink=sink, text_lines=reader.lines() if opts.text else None)
+    return 0
