@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Awaitable, Callable, Protocol
 
 from . import codec, events
-from .session import AskApproval, CallFunction, ClearPlayback, Send, Session
+from .actions import AskApproval, CallFunction, ClearPlayback, Send
+from .session import Session
 
 logger = logging.getLogger("rtproto.driver")
 
@@ -65,6 +66,7 @@ class Driver:
     headphones: bool = False
     api: str = "ga"
     clock: Callable[[], float] = time.monotonic
+    drain_timeout: float = 120.0
 
     def __post_init__(self) -> None:
         self._origin = self.clock()
@@ -93,6 +95,7 @@ class Driver:
             helpers.append(asyncio.create_task(self._text_loop(text_lines), name="rtproto-text"))
         try:
             await self._until_done(receiver, helpers, text_lines is not None)
+            await asyncio.wait_for(self.sink.drain(), self.drain_timeout)
         finally:
             for task in [receiver, *helpers, *self._background]:
                 task.cancel()
@@ -112,9 +115,8 @@ class Driver:
     async def _settle(self, limit_s: float = 60.0) -> None:
         """After the last typed line: wait for the running response and pending tools to finish."""
         deadline = self.clock() + limit_s
-        while self.clock() < deadline and (self.session.busy or self._background):
+        while self.clock() < deadline and (_busy(self.session) or self._background):
             await asyncio.sleep(0.05)
-        await self.sink.drain()
 
     # -- inbound -------------------------------------------------------------
 
@@ -165,7 +167,7 @@ class Driver:
             await self.apply(self.session.send_text(text, now_ms=self.now_ms()))
 
     async def _wait_idle(self) -> None:
-        while self.session.busy:
+        while _busy(self.session):
             await asyncio.sleep(0.02)
 
     async def apply(self, outputs: list[Any]) -> None:
@@ -268,3 +270,7 @@ async def recording(path: str | None, **header: Any) -> AsyncIterator[Any]:
         yield writer
     finally:
         writer.close()
+
+
+def _busy(session: Session) -> bool:
+    return session.busy

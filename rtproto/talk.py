@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 from . import events
 from .errors import AudioDeviceError, RtprotoError
-from .session import ToolPolicy
+from .policy import ToolPolicy
 
 DEFAULT_MODEL = "gpt-realtime"
 DEFAULT_INSTRUCTIONS = "You are a helpful voice assistant. Be brief."
@@ -168,8 +168,8 @@ def build_session(opts: TalkOptions, function_tools: list[events.FunctionTool]) 
 
 
 def build_policy(opts: TalkOptions) -> ToolPolicy | None:
-    """The client-side policy: None (allow everything) when no MCP server is configured."""
-    if not opts.mcp:
+    """The client-side policy: None (allow everything) when no MCP server or tool list is given."""
+    if not (opts.mcp or opts.allow or opts.ask):
         return None
     allow = set(opts.allow).union(*(s.allow for s in opts.mcp))
     ask = set(opts.ask).union(*(s.ask for s in opts.mcp))

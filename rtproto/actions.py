@@ -1,0 +1,299 @@
+"""What the session core returns: actions for the I/O edge, and notices for display.
+
+Every call into :class:`rtproto.session.Session` returns a list of outputs, in the
+order they happened. There are two kinds:
+
+*Actions* (:class:`Action`) the edge must perform:
+
+- :class:`Send`: send this client event on the websocket (its ``event_id`` is set);
+- :class:`ClearPlayback`: flush this content part from the speaker, then report what
+  was really played with ``Session.playback_cleared``;
+- :class:`AskApproval`: ask a person about an MCP tool call, then report the answer
+  with ``Session.answer_approval``;
+- :class:`CallFunction`: run a local function tool, then report its result with
+  ``Session.function_result``.
+
+*Notices* (:class:`Notice`) report what happened; the CLI screen and the offline
+replay report are both rendered from them and nothing else.
+
+All outputs are frozen dataclasses and compare by value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Literal, Union
+
+from rtproto.events import ClientEvent, McpApprovalRequest, UnknownEvent
+
+__all__ = [
+    "Action",
+    "ApprovalAnswered",
+    "ApprovalRequested",
+    "AskApproval",
+    "CallFunction",
+    "ClearPlayback",
+    "Notice",
+    "Output",
+    "PolicyViolation",
+    "ProtocolViolation",
+    "ResponseStarted",
+    "Send",
+    "ServerError",
+    "SpeechStarted",
+    "SpeechStopped",
+    "TokenUsage",
+    "ToolCall",
+    "ToolResult",
+    "ToolsListed",
+    "TranscriptDelta",
+    "TranscriptDone",
+    "TranscriptionFailed",
+    "Truncated",
+    "TurnDone",
+    "TurnStats",
+]
+
+Role = Literal["user", "assistant"]
+ToolKind = Literal["mcp", "function"]
+
+
+class Action:
+    """Base of the outputs the I/O edge must perform."""
+
+    __slots__ = ()
+
+
+class Notice:
+    """Base of the outputs that only report (display, logs, replay report)."""
+
+    __slots__ = ()
+
+
+# ---------------------------------------------------------------------------
+# Actions
+
+
+@dataclass(frozen=True, slots=True)
+class Send(Action):
+    """Send ``event`` to the server, as it is (it already carries its ``event_id``)."""
+
+    event: ClientEvent | UnknownEvent
+
+
+@dataclass(frozen=True, slots=True)
+class ClearPlayback(Action):
+    """Barge-in: stop playing this assistant content part and drop what is queued."""
+
+    item_id: str
+    content_index: int
+
+
+@dataclass(frozen=True, slots=True)
+class AskApproval(Action):
+    """Ask a person whether the MCP tool call in ``request`` may run."""
+
+    request: McpApprovalRequest
+
+
+@dataclass(frozen=True, slots=True)
+class CallFunction(Action):
+    """Run the local function tool ``name`` with ``arguments`` (a JSON string)."""
+
+    call_id: str
+    name: str
+    arguments: str
+
+
+# ---------------------------------------------------------------------------
+# Notices
+
+
+@dataclass(frozen=True, slots=True)
+class TranscriptDelta(Notice):
+    """A piece of a user transcript or of assistant speech/text, as it streams."""
+
+    role: Role
+    item_id: str
+    delta: str
+
+
+@dataclass(frozen=True, slots=True)
+class TranscriptDone(Notice):
+    """The final text of a user turn (transcribed or typed) or of an assistant part."""
+
+    role: Role
+    item_id: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class TranscriptionFailed(Notice):
+    """The server could not transcribe the user's audio of ``item_id``."""
+
+    item_id: str
+    message: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechStarted(Notice):
+    """The server's VAD heard the user start speaking."""
+
+    item_id: str
+    audio_start_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechStopped(Notice):
+    """The server's VAD heard the user stop speaking."""
+
+    item_id: str
+    audio_end_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseStarted(Notice):
+    """The server started response ``response_id`` (``response.created``)."""
+
+    response_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolsListed(Notice):
+    """An MCP server's tools were listed (``failed``: listing them failed)."""
+
+    item_id: str
+    server_label: str | None
+    tools: tuple[str, ...]
+    failed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall(Notice):
+    """The model called a tool: ``mcp`` (run by the server) or ``function`` (run by us)."""
+
+    kind: ToolKind
+    item_id: str | None
+    call_id: str | None
+    server_label: str | None
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolResult(Notice):
+    """A tool call finished; exactly one of ``output`` and ``error`` is set."""
+
+    kind: ToolKind
+    item_id: str | None
+    call_id: str | None
+    name: str
+    output: str | None
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalRequested(Notice):
+    """The server asks for approval of an MCP tool call; a person was asked."""
+
+    request: McpApprovalRequest
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalAnswered(Notice):
+    """An approval request was answered, by a ``person`` or by the client ``policy``."""
+
+    approval_request_id: str
+    name: str
+    approve: bool
+    reason: str | None
+    by: Literal["person", "policy"]
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyViolation(Notice):
+    """The model called an MCP tool the client policy forbids (its response is cancelled)."""
+
+    message: str
+    item_id: str | None
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class ServerError(Notice):
+    """An ``error`` event; ``client_event_type`` names our event that caused it, if known."""
+
+    code: str | None
+    message: str
+    type: str
+    param: str | None
+    client_event_type: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Truncated(Notice):
+    """We truncated assistant audio at ``audio_end_ms`` (what the user really heard)."""
+
+    item_id: str
+    content_index: int
+    audio_end_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class ProtocolViolation(Notice):
+    """The server broke the protocol model (live mode; strict mode raises instead)."""
+
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class TokenUsage:
+    """Token counts of one response, or totals; add two with ``+``."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    input_text_tokens: int = 0
+    input_audio_tokens: int = 0
+    input_cached_tokens: int = 0
+    output_text_tokens: int = 0
+    output_audio_tokens: int = 0
+
+    def __add__(self, other: TokenUsage) -> TokenUsage:
+        if not isinstance(other, TokenUsage):
+            return NotImplemented
+        return TokenUsage(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
+
+    @property
+    def total_tokens(self) -> int:
+        """Input plus output tokens."""
+        return self.input_tokens + self.output_tokens
+
+
+@dataclass(frozen=True, slots=True)
+class TurnStats:
+    """One response from ``response.created`` to ``response.done``.
+
+    ``latency_ms`` runs from the turn's start (the user's ``speech_stopped``, else our
+    ``input_audio_buffer.commit``, else our ``response.create``) to the first audio
+    delta; ``None`` without audio or without a known start. Times are the ``now_ms``
+    values given to the session; ``started_ms`` is ``None`` when the server never
+    sent ``response.created``.
+    """
+
+    response_id: str | None
+    status: str | None
+    reason: str | None
+    usage: TokenUsage
+    latency_ms: float | None
+    started_ms: float | None
+    ended_ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class TurnDone(Notice):
+    """A response is done (``response.done``), with its statistics."""
+
+    stats: TurnStats
+
+
+Output = Union[Send, ClearPlayback, AskApproval, CallFunction, Notice]

@@ -1,0 +1,146 @@
+"""Rendering the core's notices for a person: the live screen and the replay report.
+
+:class:`Console` writes one line per notice (assistant speech streams on one
+line as its transcript deltas arrive), and :func:`summary_lines` renders the
+end-of-session summary: turns, tokens by kind and per-turn latency.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any, Callable, TextIO
+
+_COLORS = {"you": "36", "assistant": "32", "tool": "35", "approval": "33", "error": "31", "note": "2"}
+
+
+class Console:
+    """Shows notices on ``out`` (colour only on a terminal, and never with NO_COLOR)."""
+
+    def __init__(self, out: TextIO | None = None, color: bool | None = None):
+        self.out = out if out is not None else sys.stdout
+        if color is None:
+            color = self.out.isatty() and "NO_COLOR" not in os.environ
+        self.color = color
+        self._streaming: str | None = None  # item id whose deltas are being printed
+        self._handlers: dict[str, Callable[[Any], None]] = {
+            "TranscriptDelta": self._delta,
+            "TranscriptDone": self._done,
+            "ToolCall": self._tool_call,
+            "ToolResult": self._tool_result,
+            "ApprovalRequested": self._approval_requested,
+            "ApprovalAnswered": self._approval_answered,
+            "PolicyViolation": lambda n: self._line("error", f"policy: {n.message}"),
+            "ServerError": self._server_error,
+            "ProtocolViolation": lambda n: self._line("error", f"protocol: {n.message}"),
+            "Truncated": lambda n: self._line("note", f"[interrupted: assistant audio cut at {n.audio_end_ms} ms]"),
+            "TurnDone": self._turn_done,
+        }
+
+    def show(self, notice: Any) -> None:
+        """Render one notice from the session core (unknown kinds are ignored)."""
+        handler = self._handlers.get(type(notice).__name__)
+        if handler is not None:
+            handler(notice)
+
+    def info(self, message: str) -> None:
+        """A line of rtproto's own (connection, demo notes)."""
+        self._line("note", message)
+
+    def warn(self, message: str) -> None:
+        """A problem that does not end the session (a malformed frame, a failed tool)."""
+        self._line("error", f"warning: {message}")
+
+    def prompt(self, text: str) -> None:
+        """Ask the person something; the answer is read from standard input."""
+        self._end_stream()
+        self.out.write(self._paint("approval", text))
+        self.out.flush()
+
+    def summary(self, session: Any) -> None:
+        """The end-of-session summary of a finished core Session."""
+        self._end_stream()
+        for line in summary_lines(session):
+            self._line("note", line)
+
+    # -- notices ---------------------------------------------------------------
+
+    def _delta(self, n: Any) -> None:
+        if n.role != "assistant":
+            return
+        if self._streaming != n.item_id:
+            self._end_stream()
+            self.out.write(self._paint("assistant", "assistant ▸ "))
+            self._streaming = n.item_id
+        self.out.write(n.delta)
+        self.out.flush()
+
+    def _done(self, n: Any) -> None:
+        if self._streaming == n.item_id:
+            self.out.write("\n")
+            self._streaming = None
+            self.out.flush()
+            return
+        speaker = "you" if n.role == "user" else "assistant"
+        self._line(speaker, f"{speaker} ▸ {n.text}")
+
+    def _tool_call(self, n: Any) -> None:
+        where = f"{n.server_label}." if getattr(n, "server_label", None) else ""
+        self._line("tool", f"⚙ {n.kind} {where}{n.name}({n.arguments})")
+
+    def _tool_result(self, n: Any) -> None:
+        text = n.error if n.error else n.output
+        self._line("error" if n.error else "tool", f"  ↳ {n.name}: {'error: ' if n.error else ''}{_clip(str(text))}")
+
+    def _approval_requested(self, n: Any) -> None:
+        r = n.request
+        self._line("approval", f"? approval requested: {r.server_label}.{r.name}({r.arguments})")
+
+    def _approval_answered(self, n: Any) -> None:
+        verdict = "approved" if n.approve else "denied"
+        why = f" ({n.reason})" if n.reason else ""
+        self._line("approval", f"  ↳ {n.name or n.approval_request_id}: {verdict} by {n.by}{why}")
+
+    def _server_error(self, n: Any) -> None:
+        cause = f" (caused by our {n.client_event_type})" if n.client_event_type else ""
+        self._line("error", f"! server error {n.code or n.type}: {n.message}{cause}")
+
+    def _turn_done(self, n: Any) -> None:
+        stats = n.stats
+        if stats.status not in (None, "completed"):
+            reason = f": {stats.reason}" if getattr(stats, "reason", None) else ""
+            self._line("note", f"[response {stats.status}{reason}]")
+
+    # -- output ----------------------------------------------------------------
+
+    def _end_stream(self) -> None:
+        if self._streaming is not None:
+            self.out.write("\n")
+            self._streaming = None
+
+    def _line(self, kind: str, text: str) -> None:
+        self._end_stream()
+        self.out.write(self._paint(kind, text) + "\n")
+        self.out.flush()
+
+    def _paint(self, kind: str, text: str) -> str:
+        return f"\x1b[{_COLORS[kind]}m{text}\x1b[0m" if self.color else text
+
+
+def _clip(text: str, limit: int = 300) -> str:
+    return text if len(text) <= limit else text[:limit] + f"… ({len(text)} chars)"
+
+
+def summary_lines(session: Any) -> list[str]:
+    """Turns, tokens by kind (from ``response.done`` usage) and per-turn latency."""
+    turns = list(session.turns)
+    usage = session.usage
+    lines = ["── summary ──", f"turns: {len(turns)}"]
+    lines.append(
+        f"tokens: input {usage.input_tokens} (text {usage.input_text_tokens}, audio {usage.input_audio_tokens}, "
+        f"cached {usage.input_cached_tokens}) · output {usage.output_tokens} "
+        f"(text {usage.output_text_tokens}, audio {usage.output_audio_tokens})"
+    )
+    latencies = [f"{i}: {t.latency_ms:.0f} ms" for i, t in enumerate(turns, 1) if t.latency_ms is not None]
+    lines.append("latency to first audio: " + (", ".join(latencies) if latencies else "n/a"))
+    return lines

@@ -1,0 +1,1052 @@
+"""Protocol diff: compare the protocol behaviour recorded in two transcripts.
+
+``python -m rtproto.run diff A.jsonl B.jsonl`` (or :func:`cli_diff`) answers
+"did these two sessions speak the protocol the same way?", e.g. one scenario
+captured on beta and on GA, or on two GA models.
+
+Theory of operation
+-------------------
+
+1. **Normalise** each transcript (:func:`normalize`): beta event names become
+   GA names (``rtproto.versions.EVENT_RENAMES_BETA_TO_GA``); ids are mapped by
+   order of first appearance (``item_1``, ``resp_1``, ``call_1``, ...); server
+   ``event_id`` values are dropped; timestamps are kept only for latency;
+   audio payloads become ``{"audio_ms": N}`` (the duration in the session's
+   wire format), so audio bytes never matter, only their length.
+2. **Segment** (:func:`segment`) into turns and responses. A turn starts at
+   user input (VAD speech, a buffer commit, a user text item, typed text) and
+   holds everything up to the next user input; markers before the turn's
+   first response belong to the same turn (speech_started, speech_stopped,
+   committed). Events before the first user input form the ``setup`` turn. A
+   response is ``response.created`` .. ``response.done`` with the events that
+   carry its id or arrive while it is active; it belongs to the turn that
+   created it, even when a barge-in ends it in the next one.
+3. **Compare**, turn by turn and response by response (matched by position):
+
+   * event types present in only one transcript (per turn, with counts);
+   * event order within each response lifecycle (``difflib``), leaving out
+     streaming ``*.delta`` events, whose chunking and interleaving vary by run;
+   * behaviour facts per turn, compared as sets: how the input came, each
+     response's status, output item kinds and who created it (client
+     ``response.create`` or the server on its own, notably after a tool call),
+     tools called, tool outputs sent, approvals, cancels, truncations, errors;
+   * latency per turn (end of user input to first output audio), and output
+     audio duration, side by side;
+   * and globally, the shape of each event type: the JSON paths and JSON kinds
+     seen, with counts (``added`` = only in B, ``removed`` = only in A).
+
+What makes two transcripts *different* (exit 1)
+-----------------------------------------------
+
+Every item of the report is either a *difference* or *info*. Behaviour
+facts, turn and response counts, order and presence differences are always
+differences. Timing is info unless ``latency_threshold_ms`` is given and a
+turn's latency differs by more than that. When the two transcripts use
+different APIs (beta vs GA), what the API version itself explains is info:
+renamed events (reported as "same event under another name"), event types
+only one API version has (and beta's ``conversation.item.created`` item
+lifecycle against GA's ``conversation.item.added``/``.done``), and field
+shapes. ``strict_api=True`` (``--strict-api``) counts those too. So a beta and
+a GA capture of the same scenario are equivalent when they behave the same.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import os
+import sys
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+import orjson
+
+from rtproto.codec import WireFormat
+from rtproto.errors import TranscriptError
+from rtproto.transcript import RAW_FRAME_TYPE, Transcript, read_transcript
+
+__all__ = [
+    "DiffOptions",
+    "DiffReport",
+    "ResponseTrace",
+    "Step",
+    "Turn",
+    "cli_diff",
+    "diff_transcripts",
+    "main_diff",
+    "normalize",
+    "render_diff",
+    "segment",
+]
+
+# ---------------------------------------------------------------------------
+# Normalisation
+
+# Which id space a key's string value lives in; "event_id" only for client
+# ids and error.event_id (server event ids are dropped).
+_ID_KEYS = {
+    "item_id": "item",
+    "previous_item_id": "item",
+    "approval_request_id": "item",
+    "call_id": "call",
+    "response_id": "resp",
+    "conversation_id": "conv",
+    "event_id": "event",
+}
+# An "id" key takes its space from the key holding its object.
+_ID_PARENTS = {
+    "item": "item",
+    "output": "item",
+    "input": "item",
+    "response": "resp",
+    "session": "sess",
+    "conversation": "conv",
+}
+_NOT_IDS = frozenset({"root"})
+# Values under these keys are free-form JSON (schemas, metadata), not protocol shape.
+_OPAQUE_KEYS = frozenset({"parameters", "input_schema", "metadata", "annotations", "variables"})
+_INPUT_AUDIO_TYPES = frozenset({"input_audio_buffer.append"})
+_AUDIO_DELTA = "response.output_audio.delta"
+
+
+class IdMap:
+    """Maps wire ids to positional names (``item_1``, ``resp_2``), per id space."""
+
+    def __init__(self) -> None:
+        self._names: dict[tuple[str, str], str] = {}
+        self._counts: Counter[str] = Counter()
+
+    def __call__(self, space: str, value: str) -> str:
+        key = (space, value)
+        name = self._names.get(key)
+        if name is None:
+            self._counts[space] += 1
+            name = self._names[key] = f"{space}_{self._counts[space]}"
+        return name
+
+
+@dataclass(frozen=True)
+class Step:
+    """One transcript line after normalisation.
+
+    ``type`` is the GA name, ``wire_type`` the name in the file; ``body`` is
+    the normalised event, ``raw`` the event as recorded.
+    """
+
+    index: int
+    lineno: int
+    t: float
+    dir: str
+    type: str
+    wire_type: str
+    body: dict[str, Any]
+    raw: dict[str, Any]
+
+
+@dataclass
+class _Formats:
+    input: WireFormat = field(default_factory=WireFormat)
+    output: WireFormat = field(default_factory=WireFormat)
+
+
+def _renames(api: str) -> Mapping[str, str]:
+    if api != "beta":
+        return {}
+    from rtproto.versions import EVENT_RENAMES_BETA_TO_GA
+
+    return EVENT_RENAMES_BETA_TO_GA
+
+
+def normalize(transcript: Transcript) -> list[Step]:
+    """The transcript's lines as :class:`Step` s: GA names, positional ids, audio as durations."""
+    renames = _renames(transcript.api)
+    ids, formats, steps = IdMap(), _Formats(), []
+    for index, line in enumerate(transcript.lines):
+        wire_type = line.event.get("type", "")
+        ga_type = renames.get(wire_type, wire_type)
+        if line.dir != "local":
+            _track_formats(line.event, formats)
+        default = formats.input if ga_type in _INPUT_AUDIO_TYPES else formats.output
+        body = _Normalizer(ids, formats, ga_type).value(line.event, None, default)
+        if line.dir == "server":
+            body.pop("event_id", None)
+        body["type"] = ga_type
+        steps.append(Step(index, line.lineno, line.t, line.dir, ga_type, wire_type, body, line.event))
+    return steps
+
+
+@dataclass
+class _Normalizer:
+    ids: IdMap
+    formats: _Formats
+    event_type: str
+
+    def value(self, value: Any, parent: str | None, fmt: WireFormat) -> Any:
+        if isinstance(value, dict):
+            if value.get("type") == "input_audio":  # a user content part: input audio format
+                fmt = self.formats.input
+            return {k: self.member(k, v, parent, fmt) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.value(v, parent, fmt) for v in value]
+        return value
+
+    def member(self, key: str, value: Any, parent: str | None, fmt: WireFormat) -> Any:
+        if isinstance(value, str):
+            if key == "audio" or (key == "delta" and self.event_type == _AUDIO_DELTA):
+                return {"audio_ms": audio_ms(value, fmt)}
+            space = _ID_KEYS.get(key) or (_ID_PARENTS.get(parent or "") if key == "id" else None)
+            return self.ids(space, value) if space and value not in _NOT_IDS else value
+        if key in _OPAQUE_KEYS:
+            return value
+        return self.value(value, key, fmt)
+
+
+def audio_ms(b64: str, fmt: WireFormat) -> float:
+    """Duration in ms of base64 audio in ``fmt``, from its length alone (nothing is decoded)."""
+    size = len(b64)
+    nbytes = size * 3 // 4 - b64.count("=", max(0, size - 2))
+    return round(nbytes / fmt.sample_width / fmt.rate * 1000.0, 1)
+
+
+def _track_formats(event: dict[str, Any], formats: _Formats) -> None:
+    # session.update / .created / .updated set the wire formats of later audio.
+    session = event.get("session")
+    if not isinstance(session, dict):
+        return
+    audio = session.get("audio") if isinstance(session.get("audio"), dict) else {}
+    for side in ("input", "output"):
+        ga = audio.get(side) if isinstance(audio.get(side), dict) else {}
+        try:
+            if "format" in ga:
+                setattr(formats, side, WireFormat.from_ga(ga["format"]))
+            elif f"{side}_audio_format" in session:
+                setattr(formats, side, WireFormat.from_beta(session[f"{side}_audio_format"]))
+        except ValueError:
+            pass  # an unknown format: keep the previous one; `check` reports it
+
+
+# ---------------------------------------------------------------------------
+# Segmentation into turns and responses
+
+_SPEECH = frozenset({"input_audio_buffer.speech_started", "input_audio_buffer.speech_stopped"})
+_INPUT_PREFIXES = ("input_audio_buffer.", "conversation.item.input_audio_transcription.", "session.")
+_NOT_LIFECYCLE = frozenset(
+    {"error", "conversation.item.truncated", "conversation.item.deleted", "conversation.item.retrieved"}
+)
+_CLIENT_ITEM_TYPES = frozenset({"function_call_output", "mcp_approval_response"})
+_TOOL_ITEMS = {"function_call": "function", "mcp_call": "mcp"}
+
+
+@dataclass
+class ResponseTrace:
+    """One response's lifecycle: its events, final status and who asked for it."""
+
+    id: str
+    created_by: str  # "client" (a response.create preceded it) or "server"
+    after_tool: str | None  # "function" / "mcp" when the previous response in the turn called a tool
+    steps: list[Step] = field(default_factory=list)
+    status: str | None = None
+    reason: str | None = None
+    output: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def done(self) -> bool:
+        """True once ``response.done`` was seen."""
+        return self.status is not None
+
+    def sequence(self, leave_out: frozenset[str] = frozenset()) -> list[str]:
+        """Its event types in order, without streaming deltas and ``leave_out``."""
+        return [s.type for s in self.steps if not s.type.endswith(".delta") and s.type not in leave_out]
+
+    def output_kinds(self) -> list[str]:
+        """The ``type`` (``message`` with its role) of each output item."""
+        return [_item_kind(item) for item in self.output]
+
+    def audio_ms(self) -> float:
+        """Output audio duration of this response, in ms."""
+        deltas = (s.body.get("delta") for s in self.steps if s.type == _AUDIO_DELTA)
+        return round(sum(d["audio_ms"] for d in deltas if isinstance(d, dict)), 1)
+
+
+@dataclass
+class Turn:
+    """User input and everything up to the next user input."""
+
+    index: int  # 0 is the setup turn, before any user input
+    kind: str  # "setup", "speech", "commit", "text", "timeout"
+    steps: list[Step] = field(default_factory=list)
+    responses: list[ResponseTrace] = field(default_factory=list)
+    barge_in: bool = False
+
+    @property
+    def label(self) -> str:
+        """``setup`` or ``turn N (kind)``."""
+        return "setup" if self.index == 0 else f"turn {self.index} ({self.kind})"
+
+
+def _input_kind(step: Step) -> str | None:
+    # The kind of user input this step marks, or None when it is no user input.
+    event = step.raw
+    if step.dir == "local":
+        return "text" if step.type == "text.input" else None
+    if step.dir == "client":
+        if step.type == "input_audio_buffer.commit":
+            return "commit"
+        item = event.get("item")
+        if step.type == "conversation.item.create" and isinstance(item, dict) and item.get("role") == "user":
+            return "text"
+        return None
+    if step.type in _SPEECH:
+        return "speech"
+    if step.type == "input_audio_buffer.timeout_triggered":
+        return "timeout"
+    if step.type == "input_audio_buffer.committed":
+        return "commit"
+    return None
+
+
+def segment(steps: Sequence[Step]) -> list[Turn]:
+    """Split normalised steps into turns (turn 0 = setup) holding their responses."""
+    turns = [Turn(0, "setup")]
+    active: dict[str, ResponseTrace] = {}
+    creates: list[Any] = []  # event_ids of client response.create not yet answered
+    for step in steps:
+        turn = turns[-1]
+        kind = _input_kind(step)
+        if kind is not None and (turn.index == 0 or turn.responses):
+            turn = Turn(len(turns), kind, barge_in=any(not r.done for r in active.values()))
+            turns.append(turn)
+        turn.steps.append(step)
+        if step.dir == "client" and step.type == "response.create":
+            creates.append(step.body.get("event_id"))
+        elif step.dir == "server":
+            _track_response(step, turn, active, creates)
+    return turns
+
+
+def _track_response(step: Step, turn: Turn, active: dict[str, ResponseTrace], creates: list[Any]) -> None:
+    if step.type == "error":
+        error = step.body.get("error")
+        rejected = error.get("event_id") if isinstance(error, dict) else None
+        if rejected is not None and rejected in creates:
+            creates.remove(rejected)  # that response.create started nothing
+        return
+    if step.type == "response.created":
+        rid = _response_id(step) or f"resp_?{len(active)}"
+        after = _tool_kind(turn.responses[-1]) if turn.responses else None
+        trace = ResponseTrace(rid, "client" if creates else "server", after)
+        del creates[:1]
+        active[rid] = trace
+        turn.responses.append(trace)
+        trace.steps.append(step)
+        return
+    trace = _owner(step, active)
+    if trace is not None:
+        trace.steps.append(step)
+        if step.type == "response.done":
+            _finish(trace, step)
+
+
+def _response_id(step: Step) -> str | None:
+    rid = step.body.get("response_id")
+    if rid is None and isinstance(step.body.get("response"), dict):
+        rid = step.body["response"].get("id")
+    return rid if isinstance(rid, str) else None
+
+
+def _owner(step: Step, active: dict[str, ResponseTrace]) -> ResponseTrace | None:
+    # The response an event belongs to: by its response id, else the one in progress.
+    rid = _response_id(step)
+    if rid is not None:
+        return active.get(rid)
+    if step.type.startswith(_INPUT_PREFIXES) or step.type in _NOT_LIFECYCLE or _is_input_item(step.raw):
+        return None
+    running = [t for t in active.values() if not t.done]
+    return running[-1] if running else None
+
+
+def _is_input_item(event: dict[str, Any]) -> bool:
+    item = event.get("item")
+    if not isinstance(item, dict):
+        return False
+    return item.get("role") in ("user", "system") or item.get("type") in _CLIENT_ITEM_TYPES
+
+
+def _finish(trace: ResponseTrace, step: Step) -> None:
+    response = step.raw.get("response") if isinstance(step.raw.get("response"), dict) else {}
+    trace.status = str(response.get("status") or "unknown")
+    details = response.get("status_details")
+    if isinstance(details, dict) and details.get("reason"):
+        trace.reason = str(details["reason"])
+    output = response.get("output")
+    trace.output = [item for item in output if isinstance(item, dict)] if isinstance(output, list) else []
+
+
+def _item_kind(item: dict[str, Any]) -> str:
+    kind = str(item.get("type", "?"))
+    return f"{kind}/{item['role']}" if kind == "message" and "role" in item else kind
+
+
+def _tool_kind(trace: ResponseTrace) -> str | None:
+    kinds = [_TOOL_ITEMS[item.get("type")] for item in trace.output if item.get("type") in _TOOL_ITEMS]
+    return kinds[-1] if kinds else None
+
+
+# ---------------------------------------------------------------------------
+# Behaviour facts and timing per turn
+
+
+def turn_facts(turn: Turn) -> set[str]:
+    """The behaviour of one turn as a set of short sentences (compared as sets)."""
+    facts = {f"input: {turn.kind}" + (" (barge-in during a response)" if turn.barge_in else "")}
+    facts.add(f"responses: {len(turn.responses)}")
+    for number, trace in enumerate(turn.responses, start=1):
+        facts |= _response_facts(number, trace)
+    facts |= _client_facts(turn)
+    return facts
+
+
+def _response_facts(number: int, trace: ResponseTrace) -> set[str]:
+    status = trace.status or "not done"
+    facts = {f"response {number}: {status}" + (f" ({trace.reason})" if trace.reason else "")}
+    facts.add(f"response {number} output: {', '.join(trace.output_kinds()) or 'none'}")
+    if trace.after_tool:
+        how = "client sent response.create" if trace.created_by == "client" else "server continued on its own"
+        facts.add(f"response {number} after {trace.after_tool} call: {how}")
+    else:
+        facts.add(f"response {number} created by {'client response.create' if trace.created_by == 'client' else 'server'}")
+    for item in trace.output:
+        facts |= _tool_facts(item)
+    return facts
+
+
+def _tool_facts(item: dict[str, Any]) -> set[str]:
+    kind = item.get("type")
+    if kind == "function_call":
+        return {f"tool called: function {item.get('name')}"}
+    if kind == "mcp_call":
+        name = f"mcp {item.get('server_label')}/{item.get('name')}"
+        return {f"tool called: {name}"} | ({f"tool failed: {name}"} if item.get("error") else set())
+    if kind == "mcp_approval_request":
+        return {f"approval requested: mcp {item.get('server_label')}/{item.get('name')}"}
+    return set()
+
+
+def _client_facts(turn: Turn) -> set[str]:
+    facts: set[str] = set()
+    for step in turn.steps:
+        event = step.raw
+        item = event.get("item") if isinstance(event.get("item"), dict) else {}
+        if step.dir == "client" and step.type == "conversation.item.create":
+            if item.get("type") == "function_call_output":
+                facts.add("client sent function_call_output")
+            elif item.get("type") == "mcp_approval_response":
+                facts.add(f"client {'approved' if item.get('approve') else 'denied'} an mcp call")
+        elif step.dir == "client" and step.type == "response.cancel":
+            facts.add("client sent response.cancel")
+        elif step.dir == "client" and step.type == "conversation.item.truncate":
+            facts.add("client truncated assistant audio")
+        elif step.dir == "server" and step.type == "error":
+            error = event.get("error") if isinstance(event.get("error"), dict) else {}
+            facts.add(f"server error: {error.get('code') or error.get('type')}")
+        elif step.dir == "local" and step.type == "approval.answer":
+            facts.add(f"user {'approved' if event.get('approve') else 'denied'} an mcp call")
+    return facts
+
+
+_INPUT_END = frozenset(
+    {"input_audio_buffer.speech_stopped", "input_audio_buffer.commit", "input_audio_buffer.committed", "text.input"}
+)
+
+
+def turn_latency_ms(turn: Turn) -> float | None:
+    """ms from the end of user input (speech_stopped, commit, text) to the first output audio (or text)."""
+    start = first = None
+    for step in turn.steps:
+        if first is None and start is None and _is_input_end(step):
+            start = step.t
+        elif start is not None and first is None and step.type in (_AUDIO_DELTA, "response.output_text.delta"):
+            first = step.t
+    if start is None or first is None:
+        return None
+    return round(first - start, 1)
+
+
+def _is_input_end(step: Step) -> bool:
+    return step.type in _INPUT_END or (
+        step.dir == "client" and step.type == "conversation.item.create" and _input_kind(step) == "text"
+    )
+
+
+# ---------------------------------------------------------------------------
+# Event shapes
+
+
+_KINDS = {bool: "boolean", int: "number", float: "number", str: "string", type(None): "null", dict: "object", list: "array"}
+
+
+def _walk_shape(value: Any, path: str, out: set[tuple[str, str]], opaque: bool = False) -> None:
+    out.add((path, _KINDS.get(type(value), type(value).__name__)))
+    if opaque:
+        return
+    if isinstance(value, dict):
+        for key, member in value.items():
+            _walk_shape(member, f"{path}.{key}", out, key in _OPAQUE_KEYS)
+    elif isinstance(value, list):
+        for member in value:
+            _walk_shape(member, f"{path}[]", out)
+
+
+@dataclass
+class Shape:
+    """The JSON paths (with kinds) seen in all events of one type, counted per event."""
+
+    events: int = 0
+    paths: dict[str, Counter[str]] = field(default_factory=dict)
+
+    def add(self, event: dict[str, Any]) -> None:
+        """Count one event's paths."""
+        self.events += 1
+        seen: set[tuple[str, str]] = set()
+        _walk_shape(event, "$", seen)
+        for path, kind in seen:
+            self.paths.setdefault(path, Counter())[kind] += 1
+
+
+def shapes(steps: Iterable[Step]) -> dict[str, Shape]:
+    """Shape of each wire event type (keyed by GA name), from the recorded events."""
+    out: dict[str, Shape] = {}
+    for step in steps:
+        if step.dir != "local" and step.type != RAW_FRAME_TYPE:
+            out.setdefault(step.type, Shape()).add(step.raw)
+    return out
+
+
+# ---------------------------------------------------------------------------
+# The report
+
+
+@dataclass(frozen=True)
+class DiffOptions:
+    """What counts as a difference; see the module docstring."""
+
+    latency_threshold_ms: float | None = None
+    strict_api: bool = False
+
+
+@dataclass(frozen=True)
+class Side:
+    """Summary of one compared transcript."""
+
+    path: str
+    api: str
+    model: str | None
+    turns: int
+    responses: int
+
+
+@dataclass(frozen=True)
+class Rename:
+    """One event under two names: ``beta_type`` in the beta transcript, ``ga_type`` in the GA one."""
+
+    beta_type: str
+    ga_type: str
+    count_a: int
+    count_b: int
+    counts: bool
+
+
+@dataclass(frozen=True)
+class Presence:
+    """An event type seen in one transcript's turn and not the other's."""
+
+    type: str
+    count_a: int
+    count_b: int
+    note: str  # why it is info ("GA-only", ...), or ""
+    counts: bool
+
+
+@dataclass(frozen=True)
+class ShapeChange:
+    """A JSON path of an event type that is ``added`` (B only), ``removed`` (A only) or ``type changed``."""
+
+    event_type: str
+    path: str
+    change: str
+    kinds_a: dict[str, int]
+    kinds_b: dict[str, int]
+    events_a: int
+    events_b: int
+    counts: bool
+    subpaths: int = 0  # paths below this one with the same change, folded into it
+
+
+@dataclass(frozen=True)
+class OrderDiff:
+    """Event order of response ``response`` (1-based within the turn): ``(op, type)``, op ``" "``/``-``/``+``."""
+
+    response: int
+    lines: list[tuple[str, str]]
+    counts: bool = True
+
+
+@dataclass
+class TurnDiff:
+    """Everything compared for one turn; ``label_a``/``label_b`` is None when that side has no such turn."""
+
+    index: int
+    label_a: str | None
+    label_b: str | None
+    presence: list[Presence] = field(default_factory=list)
+    facts_only_a: list[str] = field(default_factory=list)
+    facts_only_b: list[str] = field(default_factory=list)
+    order: list[OrderDiff] = field(default_factory=list)
+    latency_a: float | None = None
+    latency_b: float | None = None
+    latency_counts: bool = False
+    audio_ms_a: float = 0.0
+    audio_ms_b: float = 0.0
+
+    @property
+    def differences(self) -> int:
+        """How many items of this turn count as differences."""
+        missing = int(self.label_a is None or self.label_b is None)
+        return (
+            missing
+            + sum(p.counts for p in self.presence)
+            + len(self.facts_only_a)
+            + len(self.facts_only_b)
+            + sum(o.counts for o in self.order)
+            + int(self.latency_counts)
+        )
+
+    @property
+    def latency_delta(self) -> float | None:
+        """B minus A, in ms (None unless both were measured)."""
+        if self.latency_a is None or self.latency_b is None:
+            return None
+        return round(self.latency_b - self.latency_a, 1)
+
+
+@dataclass
+class DiffReport:
+    """The result of :func:`diff_transcripts`; ``equivalent`` decides the exit code."""
+
+    a: Side
+    b: Side
+    cross_api: bool
+    options: DiffOptions
+    renames: list[Rename] = field(default_factory=list)
+    shapes: list[ShapeChange] = field(default_factory=list)
+    turns: list[TurnDiff] = field(default_factory=list)
+
+    @property
+    def differences(self) -> int:
+        """The number of items that count as differences."""
+        return (
+            sum(r.counts for r in self.renames)
+            + sum(s.counts for s in self.shapes)
+            + sum(t.differences for t in self.turns)
+        )
+
+    @property
+    def equivalent(self) -> bool:
+        """True when nothing counts as a difference (exit 0)."""
+        return self.differences == 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report as JSON-ready builtins."""
+        out = asdict(self)
+        out["equivalent"] = self.equivalent
+        out["differences"] = self.differences
+        for turn, data in zip(self.turns, out["turns"]):
+            data["latency_delta"] = turn.latency_delta
+            data["differences"] = turn.differences
+        return out
+
+    def to_json(self) -> str:
+        """The report as a JSON document (see :meth:`to_dict`)."""
+        return orjson.dumps(self.to_dict(), option=orjson.OPT_INDENT_2).decode()
+
+
+# ---------------------------------------------------------------------------
+# Comparison
+
+
+@dataclass
+class _Analysis:
+    transcript: Transcript
+    steps: list[Step]
+    turns: list[Turn]
+
+
+def _analyse(transcript: Transcript) -> _Analysis:
+    steps = normalize(transcript)
+    return _Analysis(transcript, steps, segment(steps))
+
+
+def _side(analysis: _Analysis) -> Side:
+    header = analysis.transcript.header
+    return Side(
+        path=analysis.transcript.path or "<transcript>",
+        api=analysis.transcript.api,
+        model=header.get("model"),
+        turns=len(analysis.turns) - 1,
+        responses=sum(len(t.responses) for t in analysis.turns),
+    )
+
+
+def diff_transcripts(a: Transcript, b: Transcript, options: DiffOptions | None = None) -> DiffReport:
+    """Compare two transcripts (A is the reference, B the other); see the module docstring."""
+    options = options or DiffOptions()
+    left, right = _analyse(a), _analyse(b)
+    versions = _VersionInfo.of(a.api, b.api, options)
+    report = DiffReport(_side(left), _side(right), versions.cross_api, options)
+    report.renames = _diff_renames(left.steps, right.steps, versions)
+    report.shapes = _diff_shapes(shapes(left.steps), shapes(right.steps), versions)
+    for index in range(max(len(left.turns), len(right.turns))):
+        turn_a = left.turns[index] if index < len(left.turns) else None
+        turn_b = right.turns[index] if index < len(right.turns) else None
+        report.turns.append(_diff_turn(index, turn_a, turn_b, versions, options))
+    return report
+
+
+@dataclass(frozen=True)
+class _VersionInfo:
+    # What the API versions of the two sides explain (empty when both are the same API).
+    cross_api: bool
+    counts: bool  # whether what the versions explain still counts (strict_api)
+    only_in: dict[str, str]  # GA type name -> note, for types one version lacks
+
+    @classmethod
+    def of(cls, api_a: str, api_b: str, options: DiffOptions) -> _VersionInfo:
+        if api_a == api_b:
+            return cls(False, True, {})
+        return cls(True, options.strict_api, _version_only_types(api_a, api_b))
+
+
+def _version_only_types(api_a: str, api_b: str) -> dict[str, str]:
+    # Event types that only one of beta and GA has, or that announce items in one
+    # and have a substitute in the other (GA conversation.item.added, beta .created).
+    if {api_a, api_b} != {"beta", "ga"}:
+        return {}
+    from rtproto.versions import EVENT_SUBSTITUTES_GA_TO_BETA, ONLY_IN_BETA, ONLY_IN_GA
+
+    notes = {t: "GA-only" for t in ONLY_IN_GA} | {t: "beta-only" for t in ONLY_IN_BETA}
+    for ga, beta in EVENT_SUBSTITUTES_GA_TO_BETA.items():
+        notes[ga], notes[beta] = f"GA form of beta {beta}", f"beta form of GA {ga}"
+    return notes
+
+
+def _diff_renames(steps_a: list[Step], steps_b: list[Step], versions: _VersionInfo) -> list[Rename]:
+    if not versions.cross_api:
+        return []
+    pairs: dict[tuple[str, str], list[int]] = {}
+    for side, steps in enumerate((steps_a, steps_b)):
+        for step in steps:
+            if step.wire_type != step.type:
+                pairs.setdefault((step.wire_type, step.type), [0, 0])[side] += 1
+    for side, steps in enumerate((steps_a, steps_b)):
+        for step in steps:
+            for beta, ga in pairs:
+                if step.wire_type == ga:
+                    pairs[beta, ga][side] += 1
+    return [Rename(beta, ga, n[0], n[1], versions.counts) for (beta, ga), n in sorted(pairs.items())]
+
+
+def _diff_shapes(a: dict[str, Shape], b: dict[str, Shape], versions: _VersionInfo) -> list[ShapeChange]:
+    changes = []
+    for etype in sorted(a.keys() & b.keys()):
+        sa, sb = a[etype], b[etype]
+        roots: dict[str, ShapeChange] = {}  # added/removed subtrees: their root path -> change
+        for path in sorted(sa.paths.keys() | sb.paths.keys()):
+            ka, kb = dict(sa.paths.get(path, {})), dict(sb.paths.get(path, {}))
+            if ka.keys() == kb.keys():
+                continue
+            change = "added" if not ka else "removed" if not kb else "type changed"
+            root = _folding_root(path, change, roots)
+            if root is not None:
+                roots[root] = replace(roots[root], subpaths=roots[root].subpaths + 1)
+                continue
+            entry = ShapeChange(etype, path, change, ka, kb, sa.events, sb.events, versions.counts)
+            if change != "type changed":
+                roots[path] = entry
+            changes.append(entry)
+        changes = [roots.get(c.path, c) if c.event_type == etype else c for c in changes]
+    return changes
+
+
+def _folding_root(path: str, change: str, roots: dict[str, ShapeChange]) -> str | None:
+    # The added/removed ancestor of `path` with the same change, if any.
+    parent = _parent_path(path)
+    while parent is not None:
+        if parent in roots and roots[parent].change == change:
+            return parent
+        parent = _parent_path(parent)
+    return None
+
+
+def _parent_path(path: str) -> str | None:
+    if path.endswith("[]"):
+        return path[:-2]
+    cut = path.rfind(".")
+    return path[:cut] if cut > 0 else None
+
+
+def _diff_turn(
+    index: int, a: Turn | None, b: Turn | None, versions: _VersionInfo, options: DiffOptions
+) -> TurnDiff:
+    diff = TurnDiff(index, a.label if a else None, b.label if b else None)
+    if a is None or b is None:
+        return diff
+    diff.presence = _diff_presence(a, b, versions)
+    facts_a, facts_b = turn_facts(a), turn_facts(b)
+    diff.facts_only_a, diff.facts_only_b = sorted(facts_a - facts_b), sorted(facts_b - facts_a)
+    leave_out = frozenset(versions.only_in)
+    for number, (ra, rb) in enumerate(zip(a.responses, b.responses), start=1):
+        lines = _order_lines(ra.sequence(leave_out), rb.sequence(leave_out))
+        if lines is not None:
+            diff.order.append(OrderDiff(number, lines))
+    diff.latency_a, diff.latency_b = turn_latency_ms(a), turn_latency_ms(b)
+    threshold, delta = options.latency_threshold_ms, diff.latency_delta
+    diff.latency_counts = threshold is not None and delta is not None and abs(delta) > threshold
+    diff.audio_ms_a = round(sum(r.audio_ms() for r in a.responses), 1)
+    diff.audio_ms_b = round(sum(r.audio_ms() for r in b.responses), 1)
+    return diff
+
+
+def _diff_presence(a: Turn, b: Turn, versions: _VersionInfo) -> list[Presence]:
+    count_a = Counter(s.type for s in a.steps if s.dir != "local")
+    count_b = Counter(s.type for s in b.steps if s.dir != "local")
+    out = []
+    for etype in sorted(count_a.keys() ^ count_b.keys()):
+        note = versions.only_in.get(etype, "")
+        out.append(Presence(etype, count_a[etype], count_b[etype], note, versions.counts or not note))
+    return out
+
+
+def _order_lines(a: list[str], b: list[str]) -> list[tuple[str, str]] | None:
+    if a == b:
+        return None
+    lines: list[tuple[str, str]] = []
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+        if tag == "equal":
+            lines += [(" ", t) for t in a[i1:i2]]
+        else:
+            lines += [("-", t) for t in a[i1:i2]] + [("+", t) for t in b[j1:j2]]
+    return lines
+
+
+# ---------------------------------------------------------------------------
+# Rendering
+
+_COLORS = {"-": "31", "+": "32", "~": "33", "info": "2", "head": "1", "bad": "1;31", "good": "1;32"}
+
+
+class _Painter:
+    def __init__(self, color: bool):
+        self.color = color
+
+    def __call__(self, style: str, text: str) -> str:
+        if not self.color or style not in _COLORS:
+            return text
+        return f"\x1b[{_COLORS[style]}m{text}\x1b[0m"
+
+
+def render_diff(report: DiffReport, color: bool = False) -> str:
+    """The report as aligned text for people (ANSI colours when ``color``)."""
+    paint = _Painter(color)
+    out = _render_header(report, paint)
+    out += _render_renames(report, paint)
+    out += _render_shapes(report, paint)
+    for turn in report.turns:
+        out += _render_turn(turn, paint)
+    out += _render_timing(report, paint)
+    out.append(_render_verdict(report, paint))
+    return "\n".join(out) + "\n"
+
+
+def _info(counts: bool, paint: _Painter) -> str:
+    return "" if counts else "  " + paint("info", "(info)")
+
+
+def _render_header(report: DiffReport, paint: _Painter) -> list[str]:
+    lines = [paint("head", "rtproto diff")]
+    for name, side in (("A", report.a), ("B", report.b)):
+        model = f", {side.model}" if side.model else ""
+        lines.append(f"  {name}: {side.path}  ({side.api}{model}; {side.turns} turns, {side.responses} responses)")
+    if report.cross_api:
+        lines.append("  APIs differ: renames, version-only events and field shapes are info" + (
+            "" if not report.options.strict_api else " (counted: --strict-api)"))
+    return lines
+
+
+def _render_renames(report: DiffReport, paint: _Painter) -> list[str]:
+    if not report.renames:
+        return []
+    width = max(len(r.beta_type) for r in report.renames)
+    ga_width = max(len(r.ga_type) for r in report.renames)
+    lines = ["", paint("head", "Same event under another name (beta = GA)")]
+    for r in report.renames:
+        text = f"  {r.beta_type:<{width}} = {r.ga_type:<{ga_width}}   A {r.count_a:>3}  B {r.count_b:>3}"
+        lines.append(text + _info(r.counts, paint))
+    return lines
+
+
+def _kinds(kinds: dict[str, int], events: int) -> str:
+    if not kinds:
+        return "-"
+    return ", ".join(f"{kind} {n}/{events}" for kind, n in sorted(kinds.items()))
+
+
+def _render_shapes(report: DiffReport, paint: _Painter) -> list[str]:
+    if not report.shapes:
+        return []
+    lines = ["", paint("head", "Field shapes (A -> B; kind seen in n of the type's events)")]
+    width = max(len(s.path) for s in report.shapes)
+    current = None
+    for s in report.shapes:
+        if s.event_type != current:
+            current = s.event_type
+            lines.append(f"  {current}")
+        mark = {"added": "+", "removed": "-", "type changed": "~"}[s.change]
+        below = f"  (+{s.subpaths} below)" if s.subpaths else ""
+        text = f"{mark} {s.path:<{width}}  A: {_kinds(s.kinds_a, s.events_a):<16} B: {_kinds(s.kinds_b, s.events_b):<16}{below}"
+        lines.append("    " + paint(mark, text) + _info(s.counts, paint))
+    return lines
+
+
+def _render_turn(turn: TurnDiff, paint: _Painter) -> list[str]:
+    if turn.label_a is None or turn.label_b is None:
+        where = "A" if turn.label_a is not None else "B"
+        return ["", paint("head", f"{turn.label_a or turn.label_b}: only in {where}")]
+    if not (turn.presence or turn.facts_only_a or turn.facts_only_b or turn.order or turn.latency_counts):
+        return []
+    label = turn.label_a if turn.label_a == turn.label_b else f"{turn.label_a} / B: {turn.label_b}"
+    lines = ["", paint("head", label)]
+    lines += _render_presence(turn.presence, paint)
+    if turn.facts_only_a or turn.facts_only_b:
+        lines.append("  behaviour:")
+        lines += ["    " + paint("-", f"- A only: {fact}") for fact in turn.facts_only_a]
+        lines += ["    " + paint("+", f"+ B only: {fact}") for fact in turn.facts_only_b]
+    for order in turn.order:
+        lines.append(f"  event order, response {order.response}:")
+        lines += ["    " + paint(op if op != " " else "", f"{op} {etype}") for op, etype in order.lines]
+    if turn.latency_counts:
+        lines.append("  " + paint("~", f"~ latency A {_ms(turn.latency_a)}  B {_ms(turn.latency_b)}  ({_signed(turn.latency_delta)})"))
+    return lines
+
+
+def _render_presence(presence: list[Presence], paint: _Painter) -> list[str]:
+    if not presence:
+        return []
+    width = max(len(p.type) for p in presence)
+    lines = ["  events in one only:"]
+    for p in presence:
+        mark = "-" if p.count_a else "+"
+        note = f"  [{p.note}]" if p.note else ""
+        text = f"{mark} {p.type:<{width}}  A {p.count_a:>3}  B {p.count_b:>3}{note}"
+        lines.append("    " + paint(mark, text) + _info(p.counts, paint))
+    return lines
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f} ms"
+
+
+def _signed(value: float | None) -> str:
+    return "-" if value is None else f"{value:+.0f} ms"
+
+
+def _render_timing(report: DiffReport, paint: _Painter) -> list[str]:
+    rows = [t for t in report.turns if t.label_a is not None and t.label_b is not None and t.index > 0]
+    if not rows:
+        return []
+    threshold = report.options.latency_threshold_ms
+    note = "not counted" if threshold is None else f"counted beyond {threshold:g} ms"
+    lines = ["", paint("head", f"Timing: end of user input -> first output audio ({note})")]
+    lines.append(f"  {'turn':<22} {'A':>9} {'B':>9} {'delta':>9}   {'audio A':>9} {'audio B':>9}")
+    for t in rows:
+        text = (
+            f"  {t.label_a:<22} {_ms(t.latency_a):>9} {_ms(t.latency_b):>9} {_signed(t.latency_delta):>9}"
+            f"   {_ms(t.audio_ms_a):>9} {_ms(t.audio_ms_b):>9}"
+        )
+        lines.append(paint("~", text) if t.latency_counts else text)
+    return lines
+
+
+def _render_verdict(report: DiffReport, paint: _Painter) -> str:
+    if report.equivalent:
+        return "\n" + paint("good", "equivalent") + " (no differences that count)"
+    return "\n" + paint("bad", "different") + f": {report.differences} difference(s)"
+
+
+# ---------------------------------------------------------------------------
+# Command line
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m rtproto.run diff",
+        description="Compare the protocol behaviour of two transcripts. "
+        "Exit 0: equivalent, 1: different, 2: bad input.",
+    )
+    parser.add_argument("a", metavar="A.jsonl", help="the reference transcript")
+    parser.add_argument("b", metavar="B.jsonl", help="the transcript to compare with it")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument(
+        "--latency-threshold-ms",
+        type=float,
+        default=None,
+        metavar="MS",
+        help="count a turn whose latency differs by more than MS as a difference (default: timing is only reported)",
+    )
+    parser.add_argument(
+        "--strict-api",
+        action="store_true",
+        help="between beta and GA, also count renamed events, version-only events and field shapes",
+    )
+    parser.add_argument(
+        "--color", choices=("auto", "always", "never"), default="auto",
+        help="colour the output (auto: on a terminal unless NO_COLOR is set)",
+    )
+    return parser
+
+
+def _use_color(choice: str) -> bool:
+    if choice != "auto":
+        return choice == "always"
+    return sys.stdout.isatty() and "NO_COLOR" not in os.environ
+
+
+def _load(path: str) -> Transcript:
+    try:
+        return read_transcript(path)
+    except OSError as exc:
+        raise TranscriptError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def cli_diff(argv: Sequence[str] | None = None) -> int:
+    """``diff A B``: print the report; return 0 (equivalent), 1 (different) or 2 (bad input)."""
+    parser = _parser()
+    try:
+        args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    except SystemExit as exc:
+        return 0 if exc.code == 0 else 2
+    if args.latency_threshold_ms is not None and args.latency_threshold_ms < 0:
+        print("rtproto diff: --latency-threshold-ms must be >= 0", file=sys.stderr)
+        return 2
+    try:
+        a, b = _load(args.a), _load(args.b)
+    except TranscriptError as exc:
+        print(f"rtproto diff: {exc}", file=sys.stderr)
+        return 2
+    report = diff_transcripts(a, b, DiffOptions(args.latency_threshold_ms, args.strict_api))
+    sys.stdout.write(report.to_json() + "\n" if args.json else render_diff(report, _use_color(args.color)))
+    return 0 if report.equivalent else 1
+
+
+main_diff = cli_diff

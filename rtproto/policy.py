@@ -1,0 +1,274 @@
+"""Tools: the client-side tool policy, and the session's rules for MCP and function tools.
+
+:class:`ToolPolicy` says which MCP tools run freely, which need a person's yes,
+and which never run. :class:`ToolRules` is the tool half of
+:class:`rtproto.session.Session` (a mixin; it owns the tool state and uses the
+session's ``_emit``, ``_flush`` and ``_first``):
+
+* an ``mcp_approval_request`` is approved (policy ``allow``), put to a person
+  (``ask``: :class:`~rtproto.actions.AskApproval`) or denied with
+  :data:`DENY_REASON`; answers become ``mcp_approval_response`` items;
+* an ``mcp_call`` of a denied tool is a :class:`~rtproto.actions.PolicyViolation`
+  and cancels its response once; a completed call (``output`` or ``error``)
+  owes the follow-up ``response.create``, unless it was a violation;
+* a ``function_call`` of a registered name becomes a
+  :class:`~rtproto.actions.CallFunction`; an unknown name is answered at once
+  with an error output. Outputs owe the follow-up ``response.create``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from rtproto.actions import (
+    ApprovalAnswered, ApprovalRequested, AskApproval, CallFunction, Output, PolicyViolation, ToolCall, ToolResult,
+    ToolsListed,
+)
+from rtproto.errors import LocalProtocolError
+from rtproto.events import (
+    UNSET, ConversationItemCreate, FunctionCall, FunctionCallOutput, McpApprovalRequest, McpApprovalResponse, McpCall,
+    McpListTools, McpListToolsFailed, ResponseCancel, ResponseFunctionCallArgumentsDone,
+    ResponseMcpCallArgumentsDone,
+)
+
+__all__ = ["DENY_REASON", "Decision", "ToolPolicy", "ToolRules"]
+
+Decision = Literal["allow", "ask", "deny"]
+DENY_REASON = "not allowed by client policy"
+
+
+def _value(obj: Any, *path: str) -> Any:
+    # Follows attributes; None when any step is absent (UNSET) or null.
+    for name in path:
+        obj = getattr(obj, name, None)
+        if obj is UNSET or obj is None:
+            return None
+    return obj
+
+
+def _mcp_error_text(error: Any) -> str:
+    code = _value(error, "code")
+    return f"{_value(error, 'type') or 'error'}{f' {code}' if code is not None else ''}: {_value(error, 'message')}"
+
+
+@dataclass(frozen=True)
+class ToolPolicy:
+    """Tool names that are allowed outright (``allow``) or after a person said yes (``ask``).
+
+    Every other tool is denied: its approval requests are refused and a call to it
+    is a policy violation. ``allow`` wins when a name is in both sets.
+    """
+
+    allow: frozenset[str] = frozenset()
+    ask: frozenset[str] = frozenset()
+
+    def __init__(self, allow: Iterable[str] = (), ask: Iterable[str] = ()):
+        for label, names in (("allow", allow), ("ask", ask)):
+            if isinstance(names, str) or not all(isinstance(n, str) for n in names):
+                raise TypeError(f"ToolPolicy {label} must be a collection of tool names, got {names!r:.80}")
+        object.__setattr__(self, "allow", frozenset(allow))
+        object.__setattr__(self, "ask", frozenset(ask))
+
+    def decide(self, name: str) -> Decision:
+        """``"allow"``, ``"ask"`` or ``"deny"`` for the tool ``name``."""
+        if name in self.allow:
+            return "allow"
+        if name in self.ask:
+            return "ask"
+        return "deny"
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ToolPolicy:
+        """Build a policy from ``{"allow": [...], "ask": [...]}`` (both keys optional).
+
+        Raises :class:`ValueError` naming the bad key.
+        """
+        if not isinstance(data, Mapping):
+            raise ValueError(f"a tool policy must be an object with 'allow' and 'ask' lists, got {data!r:.80}")
+        extra = set(data) - {"allow", "ask"}
+        if extra:
+            raise ValueError(f"unknown tool policy key(s): {', '.join(sorted(map(str, extra)))}")
+        for key in ("allow", "ask"):
+            names = data.get(key, [])
+            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+                raise ValueError(f"tool policy '{key}' must be a list of tool names, got {names!r:.80}")
+        return cls(data.get("allow", ()), data.get("ask", ()))
+
+
+class ToolRules:
+    """The tool half of :class:`rtproto.session.Session` (see the module docstring)."""
+
+    def _init_tools(self, policy: ToolPolicy | None, function_tools: Iterable[str]) -> None:
+        self.policy = policy
+        self.function_tools = frozenset(function_tools)
+        self._approvals: dict[str, McpApprovalRequest] = {}  # waiting for a person
+        self._answered: set[str] = set()
+        self._calls: dict[str, ToolCall] = {}  # function calls waiting for their result
+        self._returned: set[str] = set()
+        self._violating: set[str] = set()
+        self._approval_count = 0
+
+    @property
+    def pending_approvals(self) -> dict[str, McpApprovalRequest]:
+        """Approval requests a person was asked about and has not answered, by id."""
+        return dict(self._approvals)
+
+    @property
+    def pending_calls(self) -> dict[str, CallFunction]:
+        """Function calls handed to the edge and still without a result, by ``call_id``."""
+        return {c.call_id: CallFunction(c.call_id, c.name, c.arguments) for c in self._calls.values()}
+
+    def answer_approval(self, approval_request_id: str, approve: bool, reason: str | None = None,
+                        now_ms: float = 0.0) -> list[Output]:
+        """A person answered an approval request: send the ``mcp_approval_response`` item
+        (then the follow-up ``response.create`` when idle)."""
+        self._check_approval(approval_request_id)
+        if not isinstance(approve, bool) or not (reason is None or isinstance(reason, str)):
+            raise LocalProtocolError(f"approve must be a bool and reason a string or None, got {approve!r}, {reason!r}")
+        return self._answer(self._approvals[approval_request_id], approve, reason, "person", now_ms)
+
+    def function_result(self, call_id: str, output: str, *, is_error: bool = False, now_ms: float = 0.0) -> list[Output]:
+        """A function tool returned (``is_error``: it raised; ``output`` is then the error
+        as JSON): send the ``function_call_output`` (then the follow-up ``response.create``)."""
+        self._check_call(call_id)
+        if not isinstance(output, str):
+            raise LocalProtocolError(f"function output must be a string, got {type(output).__name__}")
+        return self._function_output(self._calls[call_id], output, is_error, now_ms)
+
+    def _check_approval(self, approval_request_id: str) -> None:
+        if approval_request_id not in self._approvals:
+            why = "was already answered" if approval_request_id in self._answered else "is not pending"
+            raise LocalProtocolError(f"approval request {approval_request_id!r} {why}")
+
+    def _check_call(self, call_id: str) -> None:
+        if call_id not in self._calls:
+            why = "already has its output" if call_id in self._returned else "is not a pending function call"
+            raise LocalProtocolError(f"call_id {call_id!r} {why}")
+
+    def _decide(self, name: str) -> str:
+        return "allow" if self.policy is None else self.policy.decide(name)
+
+    def _answer(self, request: McpApprovalRequest, approve: bool, reason: str | None, by: str,
+                now_ms: float) -> list[Output]:
+        self._approval_count += 1
+        response = McpApprovalResponse(id=f"mcpr_{self._approval_count}", approval_request_id=request.id,
+                                       approve=approve, reason=UNSET if reason is None else reason)
+        sent = self._emit(ConversationItemCreate(item=response), now_ms)
+        answered = ApprovalAnswered(request.id, request.name, approve, reason, by)  # type: ignore[arg-type]
+        return [sent, answered] + self._flush(now_ms)
+
+    def _function_call(self, call_id: str, name: str, arguments: str, item_id: str | None,
+                       now_ms: float) -> list[Output]:
+        if not self._first("call", call_id):
+            return []
+        call = ToolCall("function", item_id, call_id, None, name, arguments)
+        if name in self.function_tools:
+            self._calls[call_id] = call
+            return [CallFunction(call_id, name, arguments), call]
+        error = json.dumps({"error": f"unknown function tool {name!r}"})
+        return [call, *self._function_output(call, error, True, now_ms)]
+
+    def _function_output(self, call: ToolCall, output: str, is_error: bool, now_ms: float) -> list[Output]:
+        notice = self._function_notice(call.call_id, output, is_error)
+        sent = self._emit(ConversationItemCreate(item=FunctionCallOutput(call_id=call.call_id, output=output)), now_ms)
+        return [sent, notice] + self._flush(now_ms)
+
+    def _function_notice(self, call_id: str | None, output: str, is_error: bool) -> ToolResult:
+        call = self._calls.get(call_id or "")
+        item_id, name = (call.item_id, call.name) if call else (None, "")
+        return ToolResult("function", item_id, call_id, name, None if is_error else output, output if is_error else None)
+
+    def _cancel(self, response_id: str | None, now_ms: float) -> list[Output]:
+        if response_id is None or response_id != self._active or response_id in self._cancelled:
+            return []
+        return [self._emit(ResponseCancel(response_id=response_id), now_ms)]
+
+    def _see_mcp_call(self, item: McpCall, done: bool, response_id: str | None, now_ms: float) -> list[Output]:
+        out: list[Output] = []
+        if self._first("mcp", item.id) and self._decide(item.name) == "deny":
+            self._violating.add(item.id)
+            message = f"MCP tool {item.name!r} of server {item.server_label!r} is not allowed by client policy"
+            out += [PolicyViolation(message, item.id, item.name), *self._cancel(response_id, now_ms)]
+        if item.arguments or done:
+            out += self._mcp_call_notice(item, item.arguments)
+        finished = _value(item, "output") is not None or _value(item, "error") is not None
+        if not (done and finished and self._first("mcp_done", item.id)):
+            return out
+        error = _mcp_error_text(item.error) if _value(item, "error") is not None else None
+        out.append(ToolResult("mcp", item.id, None, item.name, None if error else item.output, error))
+        if item.id not in self._violating:
+            self._followup = True
+        return out + self._flush(now_ms)
+
+    def _mcp_call_notice(self, item: McpCall, arguments: str) -> list[Output]:
+        if not self._first("mcp_notice", item.id):
+            return []
+        return [ToolCall("mcp", item.id, None, item.server_label, item.name, arguments)]
+
+    def _see_approval_request(self, item: McpApprovalRequest, done: bool, response_id: str | None,
+                              now_ms: float) -> list[Output]:
+        if not self._first("approval", item.id):
+            return []
+        decision = self._decide(item.name)
+        if decision == "ask":
+            self._approvals[item.id] = item
+            return [AskApproval(item), ApprovalRequested(item)]
+        if decision == "allow":
+            return self._answer(item, True, None, "policy", now_ms)
+        return self._answer(item, False, DENY_REASON, "policy", now_ms)
+
+    def _see_function_call(self, item: FunctionCall, done: bool, response_id: str | None,
+                           now_ms: float) -> list[Output]:
+        call_id = _value(item, "call_id")
+        if not done or call_id is None:
+            return []
+        return self._function_call(call_id, item.name, item.arguments, _value(item, "id"), now_ms)
+
+    def _see_tools(self, item: McpListTools, done: bool, response_id: str | None, now_ms: float) -> list[Output]:
+        item_id = _value(item, "id") or ""
+        if not done or not self._first("tools", item_id):
+            return []
+        return [ToolsListed(item_id, item.server_label, tuple(tool.name for tool in item.tools))]
+
+    def _on_function_arguments_done(self, event: ResponseFunctionCallArgumentsDone, now_ms: float) -> list[Output]:
+        return self._function_call(event.call_id, event.name, event.arguments, event.item_id, now_ms)
+
+    def _on_mcp_arguments_done(self, event: ResponseMcpCallArgumentsDone, now_ms: float) -> list[Output]:
+        item = self._items.get(event.item_id)
+        return self._mcp_call_notice(item, event.arguments) if isinstance(item, McpCall) else []
+
+    def _on_tools_failed(self, event: McpListToolsFailed, now_ms: float) -> list[Output]:
+        if not self._first("tools", event.item_id):
+            return []
+        item = self._items.get(event.item_id)
+        return [ToolsListed(event.item_id, getattr(item, "server_label", None), (), failed=True)]
+
+    def _on_sent_item(self, event: ConversationItemCreate, now_ms: float) -> None:
+        item = event.item
+        if isinstance(item, McpApprovalResponse):
+            self._approvals.pop(item.approval_request_id, None)
+            self._answered.add(item.approval_request_id)
+            self._followup = True
+        elif isinstance(item, FunctionCallOutput):
+            self._calls.pop(item.call_id, None)
+            self._returned.add(item.call_id)
+            self._followup = True
+
+    def _check_item_create(self, event: ConversationItemCreate) -> None:
+        if isinstance(event.item, McpApprovalResponse):
+            self._check_approval(event.item.approval_request_id)
+        elif isinstance(event.item, FunctionCallOutput):
+            self._check_call(event.item.call_id)
+
+    def _item_sent_notices(self, item: Any) -> list[Output]:
+        # Notices for an approval response or function output the app sent itself.
+        if isinstance(item, McpApprovalResponse):
+            name = self._approvals[item.approval_request_id].name
+            reason = item.reason if isinstance(item.reason, str) else None
+            return [ApprovalAnswered(item.approval_request_id, name, item.approve, reason, "person")]
+        if isinstance(item, FunctionCallOutput):
+            return [self._function_notice(item.call_id, item.output, False)]
+        return []

@@ -1,0 +1,700 @@
+"""The sans-I/O session core: one Realtime conversation as a synchronous state machine.
+
+Theory of operation
+-------------------
+A :class:`Session` never touches a socket, a clock or a sound device. The I/O edge
+feeds it what happened and performs what it returns:
+
+* ``receive(server_event, now_ms)``: a decoded server event;
+* ``send(client_event)``, ``send_text``: what the app itself wants to send;
+* ``answer_approval``, ``function_result``, ``playback_cleared``: answers to the
+  actions the core asked for (also ``local(dict)``, which takes them as the
+  ``dir: "local"`` lines of a transcript).
+
+Each call returns a list of outputs (:mod:`rtproto.actions`): actions to perform
+(``Send`` a client event, ``ClearPlayback``, ``AskApproval``, ``CallFunction``) and
+notices to display. Time is an argument (``now_ms``), used only for statistics.
+
+What the core tracks, and the rules it applies:
+
+* **Responses.** At most one response is in progress (``active_response_id``),
+  from ``response.created`` to ``response.done``; a ``response.create`` we sent
+  counts as *requested* until its ``response.created`` (or its ``error``).
+  Sending another ``response.create`` in either state raises
+  :class:`LocalProtocolError`: the server would answer
+  ``conversation_already_has_active_response``.
+* **The follow-up ``response.create``.** After a tool result the model must be
+  asked to go on. An MCP call that completes (its item done with ``output`` or
+  ``error``), an approval answered (by a person or by the policy; by the protocol
+  the approval response item does not by itself start a response), a function
+  output sent, and typed text all *owe* one ``response.create``. The debt is paid
+  once the conversation is idle: no response in progress or requested, no
+  function call awaiting its result, no approval awaiting a person. However many
+  tools completed, one ``response.create`` is sent; if the server starts a
+  response of its own first, the debt is dropped (that response sees the results).
+* **Approvals and the tool policy.** An ``mcp_approval_request`` is answered by
+  the :class:`~rtproto.policy.ToolPolicy`: ``allow`` approves, ``ask`` asks a
+  person, anything else is denied. An ``mcp_call`` of a denied tool is a
+  :class:`~rtproto.actions.PolicyViolation` and cancels its response (once);
+  its completion owes no follow-up. Without a policy everything is allowed.
+* **Function tools.** A ``function_call`` of a registered name becomes a
+  ``CallFunction``; an unknown name is answered at once with an error output.
+* **Playback and barge-in.** Audio received per assistant content part is counted
+  from the base64 length (never decoded) and the output format. When the user
+  starts speaking, every part that may still be playing gets a ``ClearPlayback``;
+  the edge reports what was really played and the core truncates the item there
+  (once per item, never past what was received).
+* **Items** are kept in conversation order (``previous_item_id``). Every item
+  event may repeat (``response.output_item.done`` then ``conversation.item.done``,
+  and the items of ``response.done``), so each decision is taken on the first
+  sighting only.
+
+Server events are dispatched by a table (struct class -> handler). A server that
+breaks the model (a delta for a response that is not in progress, a
+``response.done`` without ``response.created``) yields a ``ProtocolViolation``
+notice, or raises :class:`RemoteProtocolError` when ``strict``. Illegal local
+calls raise :class:`LocalProtocolError` before anything changes.
+
+Client events the core sends get ``event_id = "evt_<n>"`` from a counter that
+every sent event advances (deterministic, so a replay assigns the same ids), so
+that ``error.event_id`` names the event that caused an error.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+from rtproto.actions import (
+    ClearPlayback, Output, ProtocolViolation, ResponseStarted, Send, ServerError,
+    SpeechStarted, SpeechStopped, TokenUsage, TranscriptDelta, TranscriptDone, TranscriptionFailed, Truncated,
+    TurnDone, TurnStats,
+)
+from rtproto.errors import LocalProtocolError, RemoteProtocolError
+from rtproto.events import (
+    GA_SERVER, UNSET, AssistantMessage, AudioPCMA, AudioPCMU, ClientEvent, ConversationItem,
+    ConversationItemAdded, ConversationItemCreate, ConversationItemCreated, ConversationItemDeleted,
+    ConversationItemDone, ConversationItemInputAudioTranscriptionCompleted,
+    ConversationItemInputAudioTranscriptionDelta, ConversationItemInputAudioTranscriptionFailed,
+    ConversationItemRetrieved, ConversationItemTruncate, ConversationItemTruncated, Error, FunctionCall,
+    InputAudioBufferCommit, InputAudioBufferSpeechStarted, InputAudioBufferSpeechStopped,
+    McpApprovalRequest, McpCall, McpListTools, McpListToolsFailed, RateLimitsUpdated,
+    RealtimeSession, ResponseCancel, ResponseCreate, ResponseCreated, ResponseDone,
+    ResponseFunctionCallArgumentsDone, ResponseMcpCallArgumentsDone, ResponseOutputAudioDelta,
+    ResponseOutputAudioTranscriptDelta, ResponseOutputAudioTranscriptDone, ResponseOutputItemAdded,
+    ResponseOutputItemDone, ResponseOutputTextDelta, ResponseOutputTextDone, SessionCreated, SessionUpdate,
+    SessionUpdated, TranscriptionSession, UnknownEvent, UserContent, UserMessage,
+)
+from rtproto.policy import DENY_REASON, ToolPolicy, ToolRules, _value
+
+__all__ = ["DENY_REASON", "ItemTranscript", "Session", "audio_bytes", "bytes_per_ms"]
+
+_SENT_MEMORY = 4096  # event ids remembered for matching errors
+# Response streaming events: they carry the response they belong to.
+_STREAM_EVENTS = frozenset(
+    cls for cls in GA_SERVER.classes.values() if {"response_id", "output_index"} <= set(cls.__struct_fields__)
+)
+
+
+def audio_bytes(b64: str) -> int:
+    """The decoded size of base64 text, from its length and padding (nothing is decoded)."""
+    padding = 2 if b64.endswith("==") else 1 if b64.endswith("=") else 0
+    return len(b64) * 3 // 4 - padding
+
+
+def bytes_per_ms(audio_format: Any) -> float:
+    """Bytes per millisecond of ``audio_format``: PCM16 at its rate (24 kHz if unset), G.711 at 8 kHz."""
+    if isinstance(audio_format, (AudioPCMU, AudioPCMA)):
+        return 8.0
+    rate = getattr(audio_format, "rate", None)
+    return (rate if isinstance(rate, int) and rate > 0 else 24000) * 2 / 1000
+
+
+@dataclass(frozen=True, slots=True)
+class ItemTranscript:
+    """What was said or typed in one item so far; ``done`` once the final text arrived."""
+
+    role: str
+    text: str
+    done: bool
+
+
+@dataclass(slots=True)
+class _Part:
+    # One assistant audio content part: what arrived, what the edge says was played.
+    response_id: str
+    bytes_per_ms: float
+    received_bytes: int = 0
+    played_ms: float = 0.0
+    cleared: bool = False  # ClearPlayback was sent for it
+
+    @property
+    def received_ms(self) -> float:
+        return self.received_bytes / self.bytes_per_ms
+
+
+@dataclass(slots=True)
+class _Response:
+    id: str
+    started_ms: float | None
+    anchor_ms: float | None = None
+    bytes_per_ms: float | None = None
+    first_audio_ms: float | None = None
+    done: bool = False
+
+
+def _item_id(item: ConversationItem) -> str | None:
+    return _value(item, "id")
+
+
+class Session(ToolRules):
+    """One Realtime conversation, sans I/O. See the module docstring for the rules.
+
+    ``policy`` decides MCP approvals and which MCP tools may run (``None``: all, never
+    ask); ``function_tools`` are the names of function tools the edge can run;
+    ``strict`` makes a misbehaving server raise :class:`RemoteProtocolError` instead
+    of producing a :class:`~rtproto.actions.ProtocolViolation` notice.
+    """
+
+    def __init__(self, *, policy: ToolPolicy | None = None, function_tools: Iterable[str] = (), strict: bool = False):
+        self._init_tools(policy, function_tools)
+        self.strict = strict
+        self._items: dict[str, ConversationItem] = {}
+        self._order: list[str] = []
+        self._responses: dict[str, _Response] = {}
+        self._active: str | None = None
+        self._requested = False  # our response.create awaits its response.created
+        self._followup = False  # a response.create is owed once idle
+        self._anchor: float | None = None  # start of the next turn, for latency
+        self._seen: set[tuple[str, str]] = set()  # first sightings: (what, id)
+        self._cancelled: set[str] = set()
+        self._parts: dict[tuple[str, int], _Part] = {}
+        self._truncated: set[str] = set()
+        self._texts: dict[str, ItemTranscript] = {}
+        self._sent: dict[str, str] = {}  # event_id -> type of the client event
+        self._event_count = 0
+        self._bytes_per_ms = bytes_per_ms(None)
+        self._usage = TokenUsage()
+        self._turns: list[TurnStats] = []
+        self.rate_limits: list[Any] = []
+
+    # -- read-only state -------------------------------------------------------
+
+    @property
+    def items(self) -> list[ConversationItem]:
+        """The conversation's items, in conversation order (latest version of each)."""
+        return [self._items[item_id] for item_id in self._order]
+
+    @property
+    def active_response_id(self) -> str | None:
+        """The response in progress, if any."""
+        return self._active
+
+    @property
+    def audio_received_ms(self) -> dict[tuple[str, int], float]:
+        """Milliseconds of assistant audio received per ``(item_id, content_index)``."""
+        return {key: part.received_ms for key, part in self._parts.items()}
+
+    @property
+    def audio_played_ms(self) -> dict[tuple[str, int], float]:
+        """Milliseconds reported played per ``(item_id, content_index)``."""
+        return {key: part.played_ms for key, part in self._parts.items()}
+
+    @property
+    def transcripts(self) -> dict[str, ItemTranscript]:
+        """User and assistant transcripts by item id."""
+        return dict(self._texts)
+
+    @property
+    def usage(self) -> TokenUsage:
+        """Token totals over every ``response.done``."""
+        return self._usage
+
+    @property
+    def turns(self) -> list[TurnStats]:
+        """Statistics of each finished response, in order."""
+        return list(self._turns)
+
+    # -- inputs ----------------------------------------------------------------
+
+    def start(self, session: RealtimeSession | TranscriptionSession | None = None, now_ms: float = 0.0) -> list[Output]:
+        """Begin: returns ``[Send(session.update)]`` for ``session``, or nothing."""
+        if session is None:
+            return []
+        return self.send(SessionUpdate(session=session), now_ms)
+
+    def receive(self, event: Any, now_ms: float = 0.0) -> list[Output]:
+        """Process one decoded server event; unknown events are ignored."""
+        handler = _HANDLERS.get(type(event))
+        if handler is None:
+            return []
+        out: list[Output] = []
+        if type(event) in _STREAM_EVENTS and event.response_id != self._active:
+            out += self._violation(f"{event.type} for response {event.response_id!r}, "
+                                   f"which is {self._response_state(event.response_id)}", event.type)
+        return out + handler(self, event, now_ms)
+
+    def send(self, event: ClientEvent | UnknownEvent, now_ms: float = 0.0) -> list[Output]:
+        """Validate and track a client event the app wants to send; returns ``[Send(event), ...]``.
+
+        Illegal events raise :class:`LocalProtocolError` and change nothing:
+        ``response.create`` while a response is in progress or requested,
+        ``response.cancel`` with nothing to cancel, a truncate of an unknown or
+        non-assistant item or past the audio received, an approval response or
+        function output for an unknown or answered request. An approval response
+        or function output may be followed by the follow-up ``response.create``.
+        """
+        if not isinstance(event, (ClientEvent, UnknownEvent)):
+            raise LocalProtocolError(f"send() takes a client event, not {type(event).__name__}")
+        check = _SEND_CHECKS.get(type(event))
+        if check is not None:
+            check(self, event)
+        notices = self._sent_notices(event)  # before the effect forgets the call or request
+        return [self._emit(event, now_ms), *notices] + self._flush(now_ms)
+
+    def send_text(self, text: str, now_ms: float = 0.0) -> list[Output]:
+        """Send typed user text: a user ``input_text`` message, then ``response.create``
+        (deferred while a response is in progress)."""
+        if not isinstance(text, str):
+            raise LocalProtocolError(f"text must be a string, got {type(text).__name__}")
+        item = UserMessage(content=[UserContent(type="input_text", text=text)])
+        out: list[Output] = [self._emit(ConversationItemCreate(item=item), now_ms)]
+        self._followup = True
+        return out + self._flush(now_ms)
+
+    def playback_cleared(self, item_id: str, content_index: int, played_ms: float, now_ms: float = 0.0) -> list[Output]:
+        """The speaker was flushed after playing ``played_ms`` of this part: truncate the
+        item there (at most what was received; once per item; not when everything
+        received was played and its response is done)."""
+        part = self._check_playback(item_id, content_index, played_ms)
+        if part is None:
+            return []
+        part.cleared = True
+        part.played_ms = min(max(part.played_ms, played_ms), part.received_ms)
+        if item_id in self._truncated or part.received_bytes == 0:
+            return []
+        if played_ms >= part.received_ms and part.response_id != self._active:
+            return []
+        end = int(min(played_ms, part.received_ms))
+        truncate = ConversationItemTruncate(item_id=item_id, content_index=content_index, audio_end_ms=end)
+        return [self._emit(truncate, now_ms), Truncated(item_id, content_index, end)]
+
+    def playback_progress(self, item_id: str, content_index: int, played_ms: float) -> list[Output]:
+        """Optional: report how much of a part has been played, so that a barge-in does
+        not clear parts already played out. Returns nothing."""
+        part = self._check_playback(item_id, content_index, played_ms)
+        if part is not None:
+            part.played_ms = min(max(part.played_ms, played_ms), part.received_ms)
+        return []
+
+    def local(self, event: Mapping[str, Any], now_ms: float = 0.0) -> list[Output]:
+        """Dispatch a transcript local line: ``approval.answer``, ``playback.cleared``,
+        ``function.result``, ``text.input``; other types are ignored."""
+        kind = event.get("type") if isinstance(event, Mapping) else None
+        handler = _LOCAL_HANDLERS.get(kind)
+        return handler(self, _LocalFields(event), now_ms) if handler else []
+
+    # -- checks (raise before anything changes) --------------------------------
+
+    def _violation(self, message: str, event_type: str | None = None) -> list[Output]:
+        if self.strict:
+            raise RemoteProtocolError(message, event_type=event_type)
+        return [ProtocolViolation(message)]
+
+    def _response_state(self, response_id: str | None) -> str:
+        response = self._responses.get(response_id) if response_id else None
+        return "unknown" if response is None else "done" if response.done else "not in progress"
+
+    def _check_playback(self, item_id: str, content_index: int, played_ms: float) -> _Part | None:
+        if isinstance(played_ms, bool) or not isinstance(played_ms, (int, float)) or not played_ms >= 0:
+            raise LocalProtocolError(f"played_ms must be a number >= 0, got {played_ms!r}")
+        item = self._items.get(item_id)
+        if item is not None and not isinstance(item, AssistantMessage):
+            raise LocalProtocolError(f"item {item_id!r} is not an assistant message (it is a {type(item).__name__})")
+        part = self._parts.get((item_id, content_index))
+        if part is None and item is None and not any(key[0] == item_id for key in self._parts):
+            raise LocalProtocolError(f"unknown item {item_id!r}")
+        return part
+
+    def _check_response_create(self, event: ResponseCreate) -> None:
+        if self._active is not None:
+            raise LocalProtocolError(f"response.create while response {self._active!r} is in progress "
+                                     "(the server would answer conversation_already_has_active_response)")
+        if self._requested:
+            raise LocalProtocolError("response.create while an earlier response.create awaits response.created")
+
+    def _check_cancel(self, event: ResponseCancel) -> None:
+        wanted = event.response_id if isinstance(event.response_id, str) else None
+        if self._active is None and not self._requested:
+            raise LocalProtocolError("response.cancel with no response in progress")
+        if wanted is not None and wanted != self._active:
+            raise LocalProtocolError(f"response.cancel for {wanted!r}, which is {self._response_state(wanted)}")
+
+    def _check_truncate(self, event: ConversationItemTruncate) -> None:
+        part = self._check_playback(event.item_id, event.content_index, event.audio_end_ms)
+        received = part.received_ms if part is not None else 0.0
+        if event.audio_end_ms > received:
+            raise LocalProtocolError(f"audio_end_ms {event.audio_end_ms} is past the {received:.1f} ms "
+                                     f"received for item {event.item_id!r}")
+
+    # -- sending ---------------------------------------------------------------
+
+    def _emit(self, event: ClientEvent | UnknownEvent, now_ms: float) -> Send:
+        # The one way out: numbers the event, remembers its id, applies its effect.
+        self._event_count += 1
+        if isinstance(event, ClientEvent) and event.event_id is UNSET:
+            event = msgspec.structs.replace(event, event_id=f"evt_{self._event_count}")
+        event_id = event.raw.get("event_id") if isinstance(event, UnknownEvent) else event.event_id
+        if isinstance(event_id, str):
+            self._sent[event_id] = event.type
+            if len(self._sent) > _SENT_MEMORY:
+                del self._sent[next(iter(self._sent))]
+        effect = _SEND_EFFECTS.get(type(event))
+        if effect is not None:
+            effect(self, event, now_ms)
+        return Send(event)
+
+    def _on_sent_response_create(self, event: ResponseCreate, now_ms: float) -> None:
+        self._requested = True
+        self._followup = False
+        self._start_turn(now_ms)
+
+    def _on_sent_commit(self, event: InputAudioBufferCommit, now_ms: float) -> None:
+        self._start_turn(now_ms)
+
+    def _on_sent_cancel(self, event: ResponseCancel, now_ms: float) -> None:
+        response_id = event.response_id if isinstance(event.response_id, str) else self._active
+        if response_id is not None:
+            self._cancelled.add(response_id)
+
+    def _on_sent_truncate(self, event: ConversationItemTruncate, now_ms: float) -> None:
+        self._truncated.add(event.item_id)
+        part = self._parts.get((event.item_id, event.content_index))
+        if part is not None:
+            part.played_ms = float(event.audio_end_ms)
+
+    def _sent_notices(self, event: Any) -> list[Output]:
+        # Notices for app-sent events that the core would otherwise have produced itself.
+        if isinstance(event, ConversationItemTruncate):
+            return [Truncated(event.item_id, event.content_index, event.audio_end_ms)]
+        return self._item_sent_notices(getattr(event, "item", None))
+
+    def _flush(self, now_ms: float) -> list[Output]:
+        # Pays the follow-up response.create once nothing is running or awaited.
+        if not self._followup or self._active or self._requested or self._calls or self._approvals:
+            return []
+        return [self._emit(ResponseCreate(), now_ms)]
+
+    def _start_turn(self, now_ms: float) -> None:
+        if self._anchor is None:
+            self._anchor = now_ms
+
+    # -- tools and approvals ---------------------------------------------------
+
+    def _first(self, what: str, key: str) -> bool:
+        if (what, key) in self._seen:
+            return False
+        self._seen.add((what, key))
+        return True
+
+    # -- items -----------------------------------------------------------------
+
+    def _place(self, item: ConversationItem, previous_item_id: Any = UNSET) -> None:
+        item_id = _item_id(item)
+        if item_id is None:
+            return
+        if item_id not in self._items:
+            self._order.insert(self._position(previous_item_id), item_id)
+        self._items[item_id] = item
+
+    def _position(self, previous_item_id: Any) -> int:
+        if previous_item_id is None:
+            return 0
+        try:
+            return self._order.index(previous_item_id) + 1
+        except ValueError:  # UNSET or unknown: append
+            return len(self._order)
+
+    def _see(self, item: ConversationItem, done: bool, response_id: str | None, now_ms: float) -> list[Output]:
+        handler = _ITEM_HANDLERS.get(type(item))
+        return handler(self, item, done, response_id or self._active, now_ms) if handler else []
+
+    def _see_user_message(self, item: UserMessage, done: bool, response_id: str | None,
+                          now_ms: float) -> list[Output]:
+        texts = [part.text for part in item.content if part.type == "input_text" and isinstance(part.text, str)]
+        item_id = _item_id(item)
+        if not texts or item_id is None or not self._first("typed", item_id):
+            return []
+        return self._text_done("user", item_id, "".join(texts))
+
+    def _text_delta(self, role: str, item_id: str, delta: str) -> list[Output]:
+        known = self._texts.get(item_id)
+        self._texts[item_id] = ItemTranscript(role, (known.text if known else "") + delta, False)
+        return [TranscriptDelta(role, item_id, delta)]  # type: ignore[arg-type]
+
+    def _text_done(self, role: str, item_id: str, text: str) -> list[Output]:
+        self._texts[item_id] = ItemTranscript(role, text, True)
+        return [TranscriptDone(role, item_id, text)]  # type: ignore[arg-type]
+
+    # -- server event handlers -------------------------------------------------
+
+    def _on_session(self, event: SessionCreated | SessionUpdated, now_ms: float) -> list[Output]:
+        audio_format = _value(event.session, "audio", "output", "format")
+        if isinstance(event.session, RealtimeSession) and audio_format is not None:
+            self._bytes_per_ms = bytes_per_ms(audio_format)
+        return []
+
+    def _on_item_added(self, event: ConversationItemAdded | ConversationItemDone, now_ms: float) -> list[Output]:
+        self._place(event.item, event.previous_item_id)
+        return self._see(event.item, isinstance(event, ConversationItemDone), None, now_ms)
+
+    def _on_output_item(self, event: ResponseOutputItemAdded | ResponseOutputItemDone, now_ms: float) -> list[Output]:
+        self._place(event.item)
+        return self._see(event.item, isinstance(event, ResponseOutputItemDone), event.response_id, now_ms)
+
+    def _on_item_retrieved(self, event: ConversationItemRetrieved, now_ms: float) -> list[Output]:
+        self._place(event.item)
+        return []
+
+    def _on_item_deleted(self, event: ConversationItemDeleted, now_ms: float) -> list[Output]:
+        if self._items.pop(event.item_id, None) is not None:
+            self._order.remove(event.item_id)
+        return []
+
+    def _on_item_truncated(self, event: ConversationItemTruncated, now_ms: float) -> list[Output]:
+        self._truncated.add(event.item_id)
+        part = self._parts.get((event.item_id, event.content_index))
+        if part is not None:
+            part.played_ms = min(float(event.audio_end_ms), part.received_ms)
+        return []
+
+    def _on_user_delta(self, event: ConversationItemInputAudioTranscriptionDelta, now_ms: float) -> list[Output]:
+        return self._text_delta("user", event.item_id, event.delta or "")
+
+    def _on_user_transcript(self, event: ConversationItemInputAudioTranscriptionCompleted,
+                            now_ms: float) -> list[Output]:
+        return self._text_done("user", event.item_id, event.transcript)
+
+    def _on_transcription_failed(self, event: ConversationItemInputAudioTranscriptionFailed,
+                                 now_ms: float) -> list[Output]:
+        return [TranscriptionFailed(event.item_id, _value(event.error, "message"))]
+
+    def _on_assistant_delta(self, event: ResponseOutputAudioTranscriptDelta | ResponseOutputTextDelta,
+                            now_ms: float) -> list[Output]:
+        return self._text_delta("assistant", event.item_id, event.delta)
+
+    def _on_assistant_done(self, event: ResponseOutputAudioTranscriptDone | ResponseOutputTextDone,
+                           now_ms: float) -> list[Output]:
+        text = event.transcript if isinstance(event, ResponseOutputAudioTranscriptDone) else event.text
+        return self._text_done("assistant", event.item_id, text)
+
+    def _on_speech_started(self, event: InputAudioBufferSpeechStarted, now_ms: float) -> list[Output]:
+        out: list[Output] = [SpeechStarted(event.item_id, event.audio_start_ms)]
+        for (item_id, content_index), part in self._parts.items():
+            if not part.cleared and item_id not in self._truncated and part.played_ms < part.received_ms:
+                part.cleared = True
+                out.append(ClearPlayback(item_id, content_index))
+        return out
+
+    def _on_speech_stopped(self, event: InputAudioBufferSpeechStopped, now_ms: float) -> list[Output]:
+        self._start_turn(now_ms)
+        return [SpeechStopped(event.item_id, event.audio_end_ms)]
+
+    def _on_audio_delta(self, event: ResponseOutputAudioDelta, now_ms: float) -> list[Output]:
+        response = self._responses.get(event.response_id)
+        key = (event.item_id, event.content_index)
+        part = self._parts.get(key)
+        if part is None:
+            rate = response.bytes_per_ms if response and response.bytes_per_ms else self._bytes_per_ms
+            part = self._parts[key] = _Part(event.response_id, rate)
+        part.received_bytes += audio_bytes(event.delta)
+        if response is not None and response.first_audio_ms is None:
+            response.first_audio_ms = now_ms
+        return []
+
+    def _on_rate_limits(self, event: RateLimitsUpdated, now_ms: float) -> list[Output]:
+        self.rate_limits = list(event.rate_limits)
+        return []
+
+    def _on_error(self, event: Error, now_ms: float) -> list[Output]:
+        info = event.error
+        cause = self._sent.get(info.event_id) if isinstance(info.event_id, str) else None
+        if cause == "response.create":
+            self._requested = False  # refused: no response.created will follow
+        return [ServerError(_value(info, "code"), info.message, info.type, _value(info, "param"), cause)]
+
+    def _on_response_created(self, event: ResponseCreated, now_ms: float) -> list[Output]:
+        response_id = _value(event.response, "id")
+        if response_id is None:
+            return self._violation("response.created without a response id", event.type)
+        if response_id in self._responses:
+            return self._violation(f"response.created for {response_id!r} a second time", event.type)
+        out = []
+        if self._active is not None:
+            out = self._violation(f"response.created for {response_id!r} while {self._active!r} "
+                                  "is in progress", event.type)
+        rate = _value(event.response, "audio", "output", "format")
+        self._responses[response_id] = _Response(response_id, now_ms, self._anchor,
+                                                 bytes_per_ms(rate) if rate is not None else None)
+        self._active, self._anchor = response_id, None
+        if not self._requested:
+            self._followup = False  # the server went on by itself: that response sees the results
+        self._requested = False
+        return out + [ResponseStarted(response_id)]
+
+    def _on_response_done(self, event: ResponseDone, now_ms: float) -> list[Output]:
+        response_id = _value(event.response, "id")
+        response = self._responses.get(response_id) if response_id else None
+        out: list[Output] = []
+        if response is None or response.done:
+            state = "never created" if response is None else "already done"
+            out = self._violation(f"response.done for {response_id!r}, which was {state}", event.type)
+        if self._active == response_id:
+            self._active = None
+        for item in _value(event.response, "output") or ():
+            self._place(item)
+            out += self._see(item, True, response_id, now_ms)
+        stats = self._finish(response, response_id, event, now_ms)
+        return out + [TurnDone(stats)] + self._flush(now_ms)
+
+    def _finish(self, response: _Response | None, response_id: str | None, event: ResponseDone,
+                now_ms: float) -> TurnStats:
+        usage = _token_usage(_value(event.response, "usage"))
+        self._usage += usage
+        latency = None
+        if response is not None:
+            response.done = True
+            if response.first_audio_ms is not None and response.anchor_ms is not None:
+                latency = response.first_audio_ms - response.anchor_ms
+        stats = TurnStats(response_id, _value(event.response, "status"),
+                          _value(event.response, "status_details", "reason"), usage, latency,
+                          response.started_ms if response else None, now_ms)
+        self._turns.append(stats)
+        return stats
+
+    def _on_ignored(self, event: Any, now_ms: float) -> list[Output]:
+        return []  # streaming events checked by receive() and otherwise not needed
+
+    # -- local lines -----------------------------------------------------------
+
+    def _local_approval(self, fields: _LocalFields, now_ms: float) -> list[Output]:
+        return self.answer_approval(fields.get("approval_request_id", str), fields.get("approve", bool),
+                                    fields.get("reason", str, optional=True), now_ms)
+
+    def _local_function(self, fields: _LocalFields, now_ms: float) -> list[Output]:
+        is_error = fields.get("is_error", bool, optional=True) or False
+        return self.function_result(fields.get("call_id", str), fields.get("output", str),
+                                    is_error=is_error, now_ms=now_ms)
+
+    def _local_playback(self, fields: _LocalFields, now_ms: float) -> list[Output]:
+        return self.playback_cleared(fields.get("item_id", str), fields.get("content_index", int),
+                                     fields.get("played_ms", float), now_ms)
+
+    def _local_text(self, fields: _LocalFields, now_ms: float) -> list[Output]:
+        return self.send_text(fields.get("text", str), now_ms)
+
+
+class _LocalFields:
+    # Typed access to a local event's fields; errors name the event type and key.
+
+    def __init__(self, event: Mapping[str, Any]):
+        self.event = event
+        self.type = event.get("type")
+
+    def get(self, key: str, kind: type, *, optional: bool = False) -> Any:
+        value = self.event.get(key)
+        if value is None and optional:
+            return None
+        ok = isinstance(value, kind) and not (kind is not bool and isinstance(value, bool))
+        if kind is float:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        if not ok:
+            raise LocalProtocolError(f"{self.type}: '{key}' must be {kind.__name__}, got {value!r:.60} at $.{key}",
+                                     event_type=self.type, path=f"$.{key}")
+        return value
+
+
+def _token_usage(usage: Any) -> TokenUsage:
+    if usage is None:
+        return TokenUsage()
+
+    def count(*path: str) -> int:
+        return _value(usage, *path) or 0
+
+    return TokenUsage(
+        input_tokens=count("input_tokens"), output_tokens=count("output_tokens"),
+        input_text_tokens=count("input_token_details", "text_tokens"),
+        input_audio_tokens=count("input_token_details", "audio_tokens"),
+        input_cached_tokens=count("input_token_details", "cached_tokens"),
+        output_text_tokens=count("output_token_details", "text_tokens"),
+        output_audio_tokens=count("output_token_details", "audio_tokens"),
+    )
+
+
+_Handler = Callable[[Session, Any, float], list[Output]]
+
+_HANDLERS: dict[type, _Handler] = {
+    SessionCreated: Session._on_session,
+    SessionUpdated: Session._on_session,
+    ConversationItemAdded: Session._on_item_added,
+    ConversationItemCreated: Session._on_item_added,
+    ConversationItemDone: Session._on_item_added,
+    ConversationItemRetrieved: Session._on_item_retrieved,
+    ConversationItemDeleted: Session._on_item_deleted,
+    ConversationItemTruncated: Session._on_item_truncated,
+    ConversationItemInputAudioTranscriptionDelta: Session._on_user_delta,
+    ConversationItemInputAudioTranscriptionCompleted: Session._on_user_transcript,
+    ConversationItemInputAudioTranscriptionFailed: Session._on_transcription_failed,
+    InputAudioBufferSpeechStarted: Session._on_speech_started,
+    InputAudioBufferSpeechStopped: Session._on_speech_stopped,
+    ResponseCreated: Session._on_response_created,
+    ResponseDone: Session._on_response_done,
+    ResponseOutputItemAdded: Session._on_output_item,
+    ResponseOutputItemDone: Session._on_output_item,
+    ResponseOutputAudioDelta: Session._on_audio_delta,
+    ResponseOutputAudioTranscriptDelta: Session._on_assistant_delta,
+    ResponseOutputTextDelta: Session._on_assistant_delta,
+    ResponseOutputAudioTranscriptDone: Session._on_assistant_done,
+    ResponseOutputTextDone: Session._on_assistant_done,
+    ResponseFunctionCallArgumentsDone: Session._on_function_arguments_done,
+    ResponseMcpCallArgumentsDone: Session._on_mcp_arguments_done,
+    McpListToolsFailed: Session._on_tools_failed,
+    RateLimitsUpdated: Session._on_rate_limits,
+    Error: Session._on_error,
+}
+for _cls in _STREAM_EVENTS:
+    _HANDLERS.setdefault(_cls, Session._on_ignored)
+
+_ITEM_HANDLERS: dict[type, Callable[..., list[Output]]] = {
+    McpCall: Session._see_mcp_call,
+    McpApprovalRequest: Session._see_approval_request,
+    FunctionCall: Session._see_function_call,
+    McpListTools: Session._see_tools,
+    UserMessage: Session._see_user_message,
+}
+
+_SEND_CHECKS: dict[type, Callable[[Session, Any], None]] = {
+    ResponseCreate: Session._check_response_create,
+    ResponseCancel: Session._check_cancel,
+    ConversationItemTruncate: Session._check_truncate,
+    ConversationItemCreate: Session._check_item_create,
+}
+
+_SEND_EFFECTS: dict[type, Callable[[Session, Any, float], None]] = {
+    ResponseCreate: Session._on_sent_response_create,
+    InputAudioBufferCommit: Session._on_sent_commit,
+    ResponseCancel: Session._on_sent_cancel,
+    ConversationItemTruncate: Session._on_sent_truncate,
+    ConversationItemCreate: Session._on_sent_item,
+}
+
+_LOCAL_HANDLERS: dict[str, Callable[[Session, _LocalFields, float], list[Output]]] = {
+    "approval.answer": Session._local_approval,
+    "playback.cleared": Session._local_playback,
+    "function.result": Session._local_function,
+    "text.input": Session._local_text,
+}

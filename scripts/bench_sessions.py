@@ -1,0 +1,495 @@
+"""Measure how many real-time voice sessions one process can carry, and rtproto's cost over bare websockets.
+
+    python scripts/bench_sessions.py --sessions 100 --seconds 20
+    python scripts/bench_sessions.py --sessions 200 --seconds 20 --mode rtproto
+
+A load server runs in a CHILD process on 127.0.0.1 (so its CPU is not counted
+as the client's). Per connection it sends a short response prologue, then one
+``response.output_audio.delta`` every 20 ms (24 kHz PCM16, 960 bytes of audio
+as 1280 base64 chars, encoded once) on an absolute schedule, and reads and
+discards whatever the client sends.
+
+The parent runs N concurrent client sessions, each sending one 20 ms
+``input_audio_buffer.append`` on an absolute schedule (t0 + k * 20 ms, the
+session starts spread over one 20 ms period) and receiving the deltas. Two
+client flavours carry the same traffic, one after the other, each against a
+fresh server:
+
+* ``rtproto``: ``rtproto.transport.connect``, ``iter_events`` (decode_server),
+  ``Session.receive`` for every event, ``b64_to_pcm16`` on every delta,
+  ``pcm16_to_b64`` + ``events.encode(InputAudioBufferAppend)`` + ``conn.send``
+  for every append;
+* ``bare``: ``websockets.asyncio.client.connect``, a pre-built JSON append
+  with the same base64 size, ``recv`` + ``orjson.loads`` for every frame.
+
+After a warm-up, a window of ``--seconds`` is measured: client CPU
+(``time.process_time``), server CPU (``/proc/<child>/stat``), send lateness
+(actual send time minus scheduled time), frames per second, and RSS sampled
+every second from ``/proc/self/statm``. Everything is bounded: the clients stop
+at the end of the window, the server child exits when told or after a hard
+deadline, and the parent kills it if it lingers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import os
+import resource
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import orjson
+import websockets
+from websockets.asyncio.client import connect as ws_connect
+from websockets.asyncio.server import serve
+from websockets.exceptions import ConnectionClosed as WsConnectionClosed
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from rtproto import events  # noqa: E402
+from rtproto.codec import b64_to_pcm16, pcm16_to_b64  # noqa: E402
+
+FRAME_S = 0.020
+SAMPLES = 480  # 20 ms at 24 kHz
+WARMUP_S = 2.0
+_CLK_TCK = os.sysconf("SC_CLK_TCK")
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+_IDS = {"event_id": "event_1", "response_id": "resp_1", "item_id": "item_1", "output_index": 0}
+
+
+# ---------------------------------------------------------------------------
+# Wire frames (built once)
+
+
+def _noise_pcm(seed: int) -> np.ndarray:
+    return (np.random.default_rng(seed).standard_normal(SAMPLES) * 3000).astype(np.int16)
+
+
+def prologue() -> list[bytes]:
+    """session.created and a response with one audio part, as a real server starts one."""
+    session = {"type": "realtime", "object": "realtime.session", "id": "sess_1", "model": "gpt-realtime",
+               "output_modalities": ["audio"],
+               "audio": {"input": {"format": {"type": "audio/pcm", "rate": 24000}},
+                         "output": {"format": {"type": "audio/pcm", "rate": 24000}, "voice": "marin"}}}
+    item = {"id": "item_1", "object": "realtime.item", "type": "message", "role": "assistant",
+            "status": "in_progress", "content": []}
+    frames = [
+        {"type": "session.created", "event_id": "event_0", "session": session},
+        {"type": "response.created", "event_id": "event_1",
+         "response": {"id": "resp_1", "object": "realtime.response", "status": "in_progress", "output": []}},
+        {"type": "response.output_item.added", "event_id": "event_2", "response_id": "resp_1",
+         "output_index": 0, "item": item},
+        {"type": "response.content_part.added", **_IDS, "content_index": 0,
+         "part": {"type": "audio", "transcript": ""}},
+    ]
+    return [orjson.dumps(f) for f in frames]
+
+
+def delta_frame() -> bytes:
+    """One 20 ms ``response.output_audio.delta`` (1280 base64 chars)."""
+    return orjson.dumps({"type": "response.output_audio.delta", **_IDS, "content_index": 0,
+                         "delta": pcm16_to_b64(_noise_pcm(1))})
+
+
+def bare_append_frame() -> str:
+    """The bare client's pre-built ``input_audio_buffer.append`` (same base64 size as rtproto's)."""
+    return orjson.dumps({"type": "input_audio_buffer.append", "audio": pcm16_to_b64(_noise_pcm(2))}).decode()
+
+
+# ---------------------------------------------------------------------------
+# The load server (child process)
+
+
+def serve_child(pipe, hard_deadline_s: float) -> None:
+    """Child process entry: serve on 127.0.0.1:0, send the port, stop on any message or the deadline."""
+    asyncio.run(_serve(pipe, hard_deadline_s))
+
+
+async def _serve(pipe, hard_deadline_s: float) -> None:
+    loop = asyncio.get_running_loop()
+    counts = {"sent": 0, "received": 0, "connections": 0}
+    lateness: list[float] = []
+    head, delta = prologue(), delta_frame()
+
+    async def handler(ws) -> None:
+        counts["connections"] += 1
+        reader = asyncio.create_task(_discard(ws, counts))
+        try:
+            for frame in head:
+                await ws.send(frame, text=True)
+            await _stream(ws, delta, counts, lateness, loop)
+        except WsConnectionClosed:
+            pass
+        finally:
+            reader.cancel()
+
+    stop = asyncio.Event()
+
+    def on_pipe() -> None:
+        loop.remove_reader(pipe.fileno())
+        stop.set()
+
+    loop.add_reader(pipe.fileno(), on_pipe)
+    async with serve(handler, "127.0.0.1", 0, compression=None, max_size=None, ping_interval=None) as server:
+        pipe.send(server.sockets[0].getsockname()[1])
+        with _suppress_timeout():
+            await asyncio.wait_for(stop.wait(), hard_deadline_s)
+    pipe.send(_server_report(counts, lateness))
+
+
+async def _stream(ws, delta: bytes, counts: dict, lateness: list[float], loop) -> None:
+    t0, k = loop.time(), 0
+    while True:
+        k += 1
+        due = t0 + k * FRAME_S
+        delay = due - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        late = loop.time() - due
+        if len(lateness) < 2_000_000:
+            lateness.append(late)
+        await ws.send(delta, text=True)
+        counts["sent"] += 1
+
+
+async def _discard(ws, counts: dict) -> None:
+    try:
+        while True:
+            await ws.recv(decode=False)
+            counts["received"] += 1
+    except WsConnectionClosed:
+        pass
+
+
+def _server_report(counts: dict, lateness: list[float]) -> dict:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    late = np.array(lateness) * 1000 if lateness else np.zeros(1)
+    return {**counts, "cpu_s": usage.ru_utime + usage.ru_stime,
+            "late_p50_ms": float(np.percentile(late, 50)), "late_p99_ms": float(np.percentile(late, 99))}
+
+
+class _suppress_timeout:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        return kind is not None and issubclass(kind, TimeoutError)
+
+
+class ServerProcess:
+    """The load server child: start, port, CPU seconds so far, stop (always bounded)."""
+
+    def __init__(self, hard_deadline_s: float):
+        ctx = multiprocessing.get_context("spawn")
+        self._pipe, child_end = ctx.Pipe()
+        self.process = ctx.Process(target=serve_child, args=(child_end, hard_deadline_s), daemon=True)
+        self.process.start()
+        if not self._pipe.poll(30):
+            self.process.kill()
+            raise RuntimeError("the load server did not start within 30 s")
+        self.port: int = self._pipe.recv()
+
+    def cpu_seconds(self) -> float:
+        """utime + stime of the child, read from /proc (no psutil)."""
+        with open(f"/proc/{self.process.pid}/stat") as f:
+            fields = f.read().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / _CLK_TCK
+
+    def stop(self) -> dict:
+        """Ask the child to stop; returns its report (empty if it had to be killed)."""
+        report: dict = {}
+        self._pipe.send("stop")
+        if self._pipe.poll(10):
+            report = self._pipe.recv()
+        self.process.join(5)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(5)
+        return report
+
+
+# ---------------------------------------------------------------------------
+# Client sessions (parent process)
+
+
+@dataclass
+class Run:
+    """Shared clock marks and counters of one measured run."""
+
+    first_send: float  # loop time of session 0's first scheduled send
+    window_start: float
+    window_end: float
+    lateness: list[float] = field(default_factory=list)
+    sent: int = 0
+    received: int = 0
+    decoded_samples: int = 0
+
+    def note_send(self, due: float, now: float) -> None:
+        if self.window_start <= due < self.window_end:
+            self.lateness.append(now - due)
+            self.sent += 1
+
+    def note_receive(self, now: float) -> None:
+        if self.window_start <= now < self.window_end:
+            self.received += 1
+
+
+async def paced(run: Run, index: int, n: int, send) -> None:
+    """Call ``await send(due)`` at first_send + index/n * 20 ms + k * 20 ms until the window ends."""
+    loop = asyncio.get_running_loop()
+    t0, k = run.first_send + FRAME_S * index / n, 0
+    while True:
+        due = t0 + k * FRAME_S
+        if due >= run.window_end:
+            return
+        delay = due - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        await send(due)
+        k += 1
+
+
+async def rtproto_session(url: str, run_at, index: int, n: int, ready: asyncio.Barrier) -> None:
+    """One session through rtproto: transport, Session core, codec, events."""
+    from rtproto.session import Send, Session
+    from rtproto.transport import connect, iter_events
+
+    loop = asyncio.get_running_loop()
+    pcm = _noise_pcm(2)
+    session = Session(policy=None, function_tools=(), strict=False)
+    async with connect(url) as conn:
+
+        async def apply(outputs) -> None:
+            for output in outputs:
+                if type(output) is Send:
+                    await conn.send(events.encode(output.event))
+
+        async def receive() -> None:
+            async for _raw, event in iter_events(conn):
+                run = run_at()
+                if type(event) is events.ResponseOutputAudioDelta:
+                    run.decoded_samples += len(b64_to_pcm16(event.delta))
+                    run.note_receive(loop.time())
+                await apply(session.receive(event, now_ms=loop.time() * 1000))
+
+        async def send(due: float) -> None:
+            frame = events.encode(events.InputAudioBufferAppend(audio=pcm16_to_b64(pcm)))
+            run.note_send(due, loop.time())
+            await conn.send(frame)
+
+        await apply(session.start(None, now_ms=loop.time() * 1000))
+        receiver = asyncio.create_task(receive())
+        await ready.wait()
+        run = run_at()
+        await paced(run, index, n, send)
+        await conn.close()
+        await receiver
+
+
+async def bare_session(url: str, run_at, index: int, n: int, ready: asyncio.Barrier) -> None:
+    """The same traffic with bare websockets: a pre-built append, recv + orjson.loads."""
+    loop = asyncio.get_running_loop()
+    append = bare_append_frame()
+    async with ws_connect(url, compression=None, max_size=None) as ws:
+
+        async def receive() -> None:
+            async for message in ws:
+                run = run_at()
+                event = orjson.loads(message)
+                if event["type"] == "response.output_audio.delta":
+                    run.note_receive(loop.time())
+
+        async def send(due: float) -> None:
+            run.note_send(due, loop.time())
+            await ws.send(append)
+
+        receiver = asyncio.create_task(receive())
+        await ready.wait()
+        run = run_at()
+        await paced(run, index, n, send)
+        await ws.close()
+        await receiver
+
+
+# ---------------------------------------------------------------------------
+# Measuring
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * _PAGE / 2**20
+
+
+@dataclass
+class Result:
+    mode: str
+    n: int
+    window_s: float
+    cpu_s: float
+    sys_s: float
+    server_cpu_s: float
+    others_cpu_s: float
+    run: Run
+    rss: list[float]
+    rss_idle: float
+    rss_connected: float
+    maxrss_mb: float
+    server: dict
+
+    @property
+    def cpu_per_session(self) -> float:
+        """Percent of one core per session."""
+        return 100 * self.cpu_s / self.window_s / self.n
+
+    @property
+    def sessions_per_core(self) -> float:
+        return self.n * self.window_s / self.cpu_s
+
+
+async def measure(mode: str, n: int, seconds: float, url: str, server: ServerProcess) -> Result:
+    """Connect n sessions, run warm-up + window, return what was measured."""
+    loop = asyncio.get_running_loop()
+    ready = asyncio.Barrier(n + 1)
+    holder = [Run(0.0, float("inf"), float("inf"))]  # counts nothing until the real Run replaces it
+    run_at = lambda: holder[0]  # noqa: E731
+    session = rtproto_session if mode == "rtproto" else bare_session
+    rss_idle = rss_mb()
+    tasks = [asyncio.create_task(session(url, run_at, i, n, ready)) for i in range(n)]
+    async with asyncio.timeout(60):
+        while ready.n_waiting < n:
+            _raise_failures(tasks)
+            await asyncio.sleep(0.05)
+    start = loop.time() + 0.1
+    holder[0] = Run(start, start + WARMUP_S, start + WARMUP_S + seconds)
+    rss_connected = rss_mb()
+    await ready.wait()
+    sampler = asyncio.create_task(_window(holder[0], server))
+    async with asyncio.timeout(WARMUP_S + seconds + 30):
+        await asyncio.gather(*tasks)
+    cpu_s, sys_s, server_cpu_s, others_cpu_s, rss = await sampler
+    return Result(mode, n, seconds, cpu_s, sys_s, server_cpu_s, others_cpu_s, holder[0], rss, rss_idle, rss_connected,
+                  resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, {})
+
+
+def _raise_failures(tasks: list[asyncio.Task]) -> None:
+    for task in tasks:
+        if task.done() and task.exception() is not None:
+            raise task.exception()
+
+
+def _sys_seconds() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_stime
+
+
+def _machine_busy_seconds() -> float:
+    """CPU seconds all processes used since boot (/proc/stat, all but idle and iowait)."""
+    with open("/proc/stat") as f:
+        ticks = [int(v) for v in f.readline().split()[1:9]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / _CLK_TCK
+
+
+async def _window(run: Run, server: ServerProcess) -> tuple[float, float, float, float, list[float]]:
+    """CPU over the window (client, client in kernel, server, other processes); RSS once a second."""
+    loop = asyncio.get_running_loop()
+    await asyncio.sleep(max(0.0, run.window_start - loop.time()))
+    cpu0, sys0, server0, busy0 = time.process_time(), _sys_seconds(), server.cpu_seconds(), _machine_busy_seconds()
+    rss = [rss_mb()]
+    t = run.window_start
+    while t + 1.0 < run.window_end:
+        t += 1.0
+        await asyncio.sleep(max(0.0, t - loop.time()))
+        rss.append(rss_mb())
+    await asyncio.sleep(max(0.0, run.window_end - loop.time()))
+    cpu1, sys1, server1, busy1 = time.process_time(), _sys_seconds(), server.cpu_seconds(), _machine_busy_seconds()
+    rss.append(rss_mb())
+    client, server_cpu = cpu1 - cpu0, server1 - server0
+    return client, sys1 - sys0, server_cpu, max(0.0, busy1 - busy0 - client - server_cpu), rss
+
+
+def run_mode(mode: str, n: int, seconds: float) -> Result:
+    """One flavour against a fresh server child."""
+    server = ServerProcess(hard_deadline_s=WARMUP_S + seconds + 120)
+    try:
+        url = f"ws://127.0.0.1:{server.port}/v1/realtime?model=gpt-realtime"
+        result = asyncio.run(measure(mode, n, seconds, url, server))
+    finally:
+        report = server.stop()
+    result.server = report
+    return result
+
+
+# ---------------------------------------------------------------------------
+# Printing
+
+
+def _ms(values: list[float], q: float) -> float:
+    return float(np.percentile(np.array(values) * 1000, q)) if values else float("nan")
+
+
+def print_table(results: list[Result]) -> None:
+    rows = [
+        ("sessions", lambda r: f"{r.n}"),
+        ("measured window (s)", lambda r: f"{r.window_s:.0f}"),
+        ("client CPU (s)", lambda r: f"{r.cpu_s:.2f}"),
+        ("client CPU (% of a core)", lambda r: f"{100 * r.cpu_s / r.window_s:.1f}"),
+        ("  of which kernel (% of a core)", lambda r: f"{100 * r.sys_s / r.window_s:.1f}"),
+        ("client CPU per session (% core)", lambda r: f"{r.cpu_per_session:.3f}"),
+        ("sessions per core (extrapolated)", lambda r: f"{r.sessions_per_core:.0f}"),
+        ("send lateness p50 (ms)", lambda r: f"{_ms(r.run.lateness, 50):.2f}"),
+        ("send lateness p99 (ms)", lambda r: f"{_ms(r.run.lateness, 99):.2f}"),
+        ("send lateness max (ms)", lambda r: f"{_ms(r.run.lateness, 100):.2f}"),
+        ("appends sent /s/session", lambda r: f"{r.run.sent / r.window_s / r.n:.2f}"),
+        ("deltas received /s/session", lambda r: f"{r.run.received / r.window_s / r.n:.2f}"),
+        ("server CPU (% of a core)", lambda r: f"{100 * r.server_cpu_s / r.window_s:.1f}"),
+        ("other processes CPU (% of a core)", lambda r: f"{100 * r.others_cpu_s / r.window_s:.1f}"),
+        ("server send lateness p99 (ms)", lambda r: f"{r.server.get('late_p99_ms', float('nan')):.2f}"),
+        ("server frames sent / received", lambda r: f"{r.server.get('sent', 0)}/{r.server.get('received', 0)}"),
+        ("RSS before connect (MB)", lambda r: f"{r.rss_idle:.1f}"),
+        ("RSS connected (MB)", lambda r: f"{r.rss_connected:.1f}"),
+        ("RSS window first/last/max (MB)", lambda r: f"{r.rss[0]:.1f}/{r.rss[-1]:.1f}/{max(r.rss):.1f}"),
+        ("peak RSS ru_maxrss so far (MB)", lambda r: f"{r.maxrss_mb:.1f}"),
+    ]
+    print(f"{'':<34}" + "".join(f"{r.mode:>18}" for r in results))
+    for label, cell in rows:
+        print(f"{label:<34}" + "".join(f"{cell(r):>18}" for r in results))
+
+
+def print_verdict(results: list[Result]) -> None:
+    by_mode = {r.mode: r for r in results}
+    ours = by_mode.get("rtproto")
+    if ours is None:
+        return
+    p99 = _ms(ours.run.lateness, 99)
+    print(f"\nrtproto: {ours.sessions_per_core:.0f} sessions per core (target >= 400), "
+          f"p99 send lateness {p99:.2f} ms (target < 10 ms)")
+    bare = by_mode.get("bare")
+    if bare is not None:
+        overhead = 100 * (ours.cpu_per_session / bare.cpu_per_session - 1)
+        print(f"CPU per session over bare websockets: {overhead:+.1f}% (target <= +10%)")
+    print(f"server child CPU total (RUSAGE_CHILDREN): "
+          f"{(lambda u: u.ru_utime + u.ru_stime)(resource.getrusage(resource.RUSAGE_CHILDREN)):.2f} s")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sessions", type=int, default=100, help="concurrent sessions (default 100)")
+    parser.add_argument("--seconds", type=float, default=20.0, help="measured window per run (default 20)")
+    parser.add_argument("--mode", choices=("both", "rtproto", "bare"), default="both")
+    args = parser.parse_args(argv)
+    if not 1 <= args.sessions <= 2000 or not 1 <= args.seconds <= 300:
+        parser.error("--sessions must be 1..2000 and --seconds 1..300")
+    print(f"python {sys.version.split()[0]}, websockets {websockets.__version__}, {os.cpu_count()} CPUs; "
+          f"{args.sessions} sessions, {WARMUP_S:.0f} s warm-up + {args.seconds:.0f} s measured per run")
+    modes = ("rtproto", "bare") if args.mode == "both" else (args.mode,)
+    results = [run_mode(mode, args.sessions, args.seconds) for mode in modes]
+    print_table(results)
+    print_verdict(results)
+
+
+if __name__ == "__main__":
+    main()
