@@ -26,12 +26,19 @@ severity, code, message, JSON path):
     Each ``error`` event naming a client ``event_id`` is matched to the line of
     that client event; other ``error`` events are ``server-error`` warnings.
 ``misuse``
-    The decoded events are fed, in order, into a strict
-    :class:`rtproto.session.Session`. A :class:`~rtproto.errors.LocalProtocolError`
+    The decoded events (beta ones translated to GA first) are fed, in order,
+    into a :class:`rtproto.session.Session`: server events with ``receive``,
+    client events with ``send``. A :class:`~rtproto.errors.LocalProtocolError`
     on a client event is app misuse (``misuse``); a
-    :class:`~rtproto.errors.RemoteProtocolError` on a server event is the server
-    breaking the model (``server-misbehaviour``). Function calls that never got a
-    ``function_call_output`` are ``unanswered-call`` findings at the call's line.
+    :class:`~rtproto.actions.ProtocolViolation` on a server event is the server
+    breaking the model (``server-misbehaviour``). The session runs in live
+    mode, not strict, so that it records the violation and goes on (strict
+    mode would raise and leave the response untracked, and every later event
+    of it would be reported again). Function calls never given a
+    ``function_call_output`` (``unanswered-call``) and approval requests never
+    answered (``unanswered-approval``) are warnings at the line of the request:
+    a session may end right after one. Local lines are not fed: the recorded
+    client events are what the app really sent.
 
 Exit codes of the CLI: 0 clean, 1 findings, 2 bad input (unreadable file, not
 a transcript).
@@ -40,6 +47,7 @@ a transcript).
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -135,7 +143,7 @@ def _check_line(line: Line, api: str) -> tuple[Any, list[Finding]]:
     try:
         event = decode(orjson.dumps(line.event), api=api)
     except ProtocolError as exc:
-        return None, [Finding(line.lineno, "error", "schema", str(exc), exc.path, exc.event_type or line.type)]
+        return None, [Finding(line.lineno, "error", "schema", str(exc), _schema_path(exc), exc.event_type or line.type)]
     if isinstance(event, UnknownEvent):
         message = f"unknown {line.dir} event type {line.type!r} (not in the {api} model)"
         return event, [Finding(line.lineno, severity, "unknown-type", message, None, line.type)]
@@ -143,6 +151,15 @@ def _check_line(line: Line, api: str) -> tuple[Any, list[Finding]]:
         Finding(line.lineno, severity, "unknown-field", f"{line.type}: unknown field at {path}", path, line.type)
         for path in unknown_paths(line.event, to_dict(event))
     ]
+
+
+_MISSING = re.compile(r"missing required field (\w+)")
+
+
+def _schema_path(exc: ProtocolError) -> str | None:
+    # msgspec names a missing field in the message and its parent in the path.
+    missing = _MISSING.search(str(exc))
+    return f"{exc.path or '$'}.{missing.group(1)}" if missing else exc.path
 
 
 def unknown_paths(raw: Any, known: Any, path: str = "$") -> Iterator[str]:
@@ -279,7 +296,10 @@ class _Replay:
         self.followups = 0
 
     def server(self, line: Line, event: Any) -> list[Finding]:
-        outputs = self.session.receive(event, line.t)
+        try:
+            outputs = self.session.receive(event, line.t)
+        except ProtocolError as exc:
+            return [Finding(line.lineno, "error", "server-misbehaviour", f"{line.type}: {exc}", exc.path, line.type)]
         if line.type == "response.created":
             self.followups = 0
         self.followups += _creates(outputs)

@@ -47,7 +47,9 @@ renamed events (reported as "same event under another name"), event types
 only one API version has (and beta's ``conversation.item.created`` item
 lifecycle against GA's ``conversation.item.added``/``.done``), and field
 shapes. ``strict_api=True`` (``--strict-api``) counts those too. So a beta and
-a GA capture of the same scenario are equivalent when they behave the same.
+a GA capture of the same scenario are equivalent when they behave the same:
+ignoring renames is the default between APIs (within one API there are none),
+and ``--strict-api`` is the way to make them count.
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ import difflib
 import os
 import sys
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -169,9 +171,10 @@ def normalize(transcript: Transcript) -> list[Step]:
         if line.dir != "local":
             _track_formats(line.event, formats)
         default = formats.input if ga_type in _INPUT_AUDIO_TYPES else formats.output
-        body = _Normalizer(ids, formats, ga_type).value(line.event, None, default)
-        if line.dir == "server":
-            body.pop("event_id", None)
+        event = line.event
+        if line.dir == "server":  # server event ids are unique per event: they carry nothing
+            event = {k: v for k, v in event.items() if k != "event_id"}
+        body = _Normalizer(ids, formats, ga_type).value(event, None, default)
         body["type"] = ga_type
         steps.append(Step(index, line.lineno, line.t, line.dir, ga_type, wire_type, body, line.event))
     return steps
@@ -230,7 +233,6 @@ def _track_formats(event: dict[str, Any], formats: _Formats) -> None:
 # ---------------------------------------------------------------------------
 # Segmentation into turns and responses
 
-_SPEECH = frozenset({"input_audio_buffer.speech_started", "input_audio_buffer.speech_stopped"})
 _INPUT_PREFIXES = ("input_audio_buffer.", "conversation.item.input_audio_transcription.", "session.")
 _NOT_LIFECYCLE = frozenset(
     {"error", "conversation.item.truncated", "conversation.item.deleted", "conversation.item.retrieved"}
@@ -286,25 +288,27 @@ class Turn:
         return "setup" if self.index == 0 else f"turn {self.index} ({self.kind})"
 
 
+def _user_item(event: dict[str, Any]) -> bool:
+    item = event.get("item")
+    return isinstance(item, dict) and item.get("role") == "user"
+
+
+# (dir, type) -> the kind of user input that line marks; a callable decides on the event.
+_INPUT_MARKERS: dict[tuple[str, str], str | Callable[[dict[str, Any]], str | None]] = {
+    ("server", "input_audio_buffer.speech_started"): "speech",
+    ("server", "input_audio_buffer.speech_stopped"): "speech",
+    ("server", "input_audio_buffer.timeout_triggered"): "timeout",
+    ("server", "input_audio_buffer.committed"): "commit",
+    ("client", "input_audio_buffer.commit"): "commit",
+    ("client", "conversation.item.create"): lambda event: "text" if _user_item(event) else None,
+    ("local", "text.input"): "text",
+}
+
+
 def _input_kind(step: Step) -> str | None:
     # The kind of user input this step marks, or None when it is no user input.
-    event = step.raw
-    if step.dir == "local":
-        return "text" if step.type == "text.input" else None
-    if step.dir == "client":
-        if step.type == "input_audio_buffer.commit":
-            return "commit"
-        item = event.get("item")
-        if step.type == "conversation.item.create" and isinstance(item, dict) and item.get("role") == "user":
-            return "text"
-        return None
-    if step.type in _SPEECH:
-        return "speech"
-    if step.type == "input_audio_buffer.timeout_triggered":
-        return "timeout"
-    if step.type == "input_audio_buffer.committed":
-        return "commit"
-    return None
+    kind = _INPUT_MARKERS.get((step.dir, step.type))
+    return kind(step.raw) if callable(kind) else kind
 
 
 def segment(steps: Sequence[Step]) -> list[Turn]:
@@ -400,7 +404,7 @@ def _tool_kind(trace: ResponseTrace) -> str | None:
 
 def turn_facts(turn: Turn) -> set[str]:
     """The behaviour of one turn as a set of short sentences (compared as sets)."""
-    facts = {f"input: {turn.kind}" + (" (barge-in during a response)" if turn.barge_in else "")}
+    facts = {f"input: {turn.kind}" + (" (while a response was in progress)" if turn.barge_in else "")}
     facts.add(f"responses: {len(turn.responses)}")
     for number, trace in enumerate(turn.responses, start=1):
         facts |= _response_facts(number, trace)
@@ -434,26 +438,33 @@ def _tool_facts(item: dict[str, Any]) -> set[str]:
     return set()
 
 
+def _item_fact(event: dict[str, Any]) -> str | None:
+    item = event["item"] if isinstance(event.get("item"), dict) else {}
+    if item.get("type") == "function_call_output":
+        return "client sent function_call_output"
+    if item.get("type") == "mcp_approval_response":
+        return f"client {'approved' if item.get('approve') else 'denied'} an mcp call"
+    return None
+
+
+def _error_fact(event: dict[str, Any]) -> str:
+    error = event["error"] if isinstance(event.get("error"), dict) else {}
+    return f"server error: {error.get('code') or error.get('type')}"
+
+
+# (dir, type) -> the behaviour fact that line states, if any.
+_LINE_FACTS: dict[tuple[str, str], Callable[[dict[str, Any]], str | None]] = {
+    ("client", "conversation.item.create"): _item_fact,
+    ("client", "response.cancel"): lambda event: "client sent response.cancel",
+    ("client", "conversation.item.truncate"): lambda event: "client truncated assistant audio",
+    ("server", "error"): _error_fact,
+    ("local", "approval.answer"): lambda e: f"user {'approved' if e.get('approve') else 'denied'} an mcp call",
+}
+
+
 def _client_facts(turn: Turn) -> set[str]:
-    facts: set[str] = set()
-    for step in turn.steps:
-        event = step.raw
-        item = event.get("item") if isinstance(event.get("item"), dict) else {}
-        if step.dir == "client" and step.type == "conversation.item.create":
-            if item.get("type") == "function_call_output":
-                facts.add("client sent function_call_output")
-            elif item.get("type") == "mcp_approval_response":
-                facts.add(f"client {'approved' if item.get('approve') else 'denied'} an mcp call")
-        elif step.dir == "client" and step.type == "response.cancel":
-            facts.add("client sent response.cancel")
-        elif step.dir == "client" and step.type == "conversation.item.truncate":
-            facts.add("client truncated assistant audio")
-        elif step.dir == "server" and step.type == "error":
-            error = event.get("error") if isinstance(event.get("error"), dict) else {}
-            facts.add(f"server error: {error.get('code') or error.get('type')}")
-        elif step.dir == "local" and step.type == "approval.answer":
-            facts.add(f"user {'approved' if event.get('approve') else 'denied'} an mcp call")
-    return facts
+    facts = (_LINE_FACTS[s.dir, s.type](s.raw) for s in turn.steps if (s.dir, s.type) in _LINE_FACTS)
+    return {fact for fact in facts if fact is not None}
 
 
 _INPUT_END = frozenset(
@@ -866,7 +877,7 @@ def render_diff(report: DiffReport, color: bool = False) -> str:
         out += _render_turn(turn, paint)
     out += _render_timing(report, paint)
     out.append(_render_verdict(report, paint))
-    return "\n".join(out) + "\n"
+    return "\n".join(line.rstrip() for line in out) + "\n"
 
 
 def _info(counts: bool, paint: _Painter) -> str:
@@ -877,11 +888,16 @@ def _render_header(report: DiffReport, paint: _Painter) -> list[str]:
     lines = [paint("head", "rtproto diff")]
     for name, side in (("A", report.a), ("B", report.b)):
         model = f", {side.model}" if side.model else ""
-        lines.append(f"  {name}: {side.path}  ({side.api}{model}; {side.turns} turns, {side.responses} responses)")
+        counts = f"{_plural(side.turns, 'turn')}, {_plural(side.responses, 'response')}"
+        lines.append(f"  {name}: {side.path}  ({side.api}{model}; {counts})")
     if report.cross_api:
         lines.append("  APIs differ: renames, version-only events and field shapes are info" + (
             "" if not report.options.strict_api else " (counted: --strict-api)"))
     return lines
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def _render_renames(report: DiffReport, paint: _Painter) -> list[str]:
@@ -981,7 +997,7 @@ def _render_timing(report: DiffReport, paint: _Painter) -> list[str]:
 def _render_verdict(report: DiffReport, paint: _Painter) -> str:
     if report.equivalent:
         return "\n" + paint("good", "equivalent") + " (no differences that count)"
-    return "\n" + paint("bad", "different") + f": {report.differences} difference(s)"
+    return "\n" + paint("bad", "different") + f": {_plural(report.differences, 'difference')}"
 
 
 # ---------------------------------------------------------------------------

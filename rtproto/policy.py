@@ -172,14 +172,13 @@ class ToolRules:
         return [call, *self._function_output(call, error, True, now_ms)]
 
     def _function_output(self, call: ToolCall, output: str, is_error: bool, now_ms: float) -> list[Output]:
-        notice = self._function_notice(call.call_id, output, is_error)
+        notice = self._function_notice(call, output, is_error)
         sent = self._emit(ConversationItemCreate(item=FunctionCallOutput(call_id=call.call_id, output=output)), now_ms)
         return [sent, notice] + self._flush(now_ms)
 
-    def _function_notice(self, call_id: str | None, output: str, is_error: bool) -> ToolResult:
-        call = self._calls.get(call_id or "")
-        item_id, name = (call.item_id, call.name) if call else (None, "")
-        return ToolResult("function", item_id, call_id, name, None if is_error else output, output if is_error else None)
+    def _function_notice(self, call: ToolCall, output: str, is_error: bool) -> ToolResult:
+        error = output if is_error else None
+        return ToolResult("function", call.item_id, call.call_id, call.name, None if is_error else output, error)
 
     def _cancel(self, response_id: str | None, now_ms: float) -> list[Output]:
         if response_id is None or response_id != self._active or response_id in self._cancelled:
@@ -270,5 +269,5 @@ class ToolRules:
             reason = item.reason if isinstance(item.reason, str) else None
             return [ApprovalAnswered(item.approval_request_id, name, item.approve, reason, "person")]
         if isinstance(item, FunctionCallOutput):
-            return [self._function_notice(item.call_id, item.output, False)]
+            return [self._function_notice(self._calls[item.call_id], item.output, False)]
         return []

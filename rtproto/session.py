@@ -103,7 +103,7 @@ _STREAM_EVENTS = frozenset(
 def audio_bytes(b64: str) -> int:
     """The decoded size of base64 text, from its length and padding (nothing is decoded)."""
     padding = 2 if b64.endswith("==") else 1 if b64.endswith("=") else 0
-    return len(b64) * 3 // 4 - padding
+    return len(b64) * 3 // 4
 
 
 def bytes_per_ms(audio_format: Any) -> float:

@@ -246,6 +246,9 @@ async def converse(opts: TalkOptions, *, url: str, api_key: str | None, console:
         except ConnectionClosed as exc:
             _record_close(writer, exc.code, exc.reason, "server")
             raise
+        except asyncio.CancelledError:  # Ctrl-C: leaving `connect` closed the connection with 1000
+            _record_close(writer, 1000, "", "client")
+            raise
         finally:
             _close_quietly(source, sink)
             console.summary(core)

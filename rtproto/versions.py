@@ -243,6 +243,7 @@ class _Field(NamedTuple):
     ga: tuple[str, ...]
     to_ga: Conv | None = None
     to_beta: Conv | None = None
+    null_in_ga: bool = True  # False: a beta null is left out (the GA field cannot be null)
 
 
 def _to_ga(obj: JSON, fields: list[_Field], ctx: _Ctx, where: str, reasons: dict[str, str]) -> JSON:
@@ -251,6 +252,8 @@ def _to_ga(obj: JSON, fields: list[_Field], ctx: _Ctx, where: str, reasons: dict
         if f.beta not in obj:
             continue
         value = obj[f.beta]
+        if value is None and not f.null_in_ga:
+            continue
         if value is not None and f.to_ga is not None:
             value = f.to_ga(value, ctx, f"{where}.{f.beta}")
         if value is not _DROP:
@@ -444,7 +447,9 @@ _TOOL_FIELDS = [
 ]
 
 _SESSION_FIELDS = [
-    *map(_same, ("id", "object", "expires_at", "include", "instructions", "model", "tracing")),
+    # Server-sent fields that the GA session model does not let be null.
+    *(_Field(key, (key,), null_in_ga=False) for key in ("id", "object", "expires_at")),
+    *map(_same, ("include", "instructions", "model", "tracing")),
     *_AUDIO_INPUT_FIELDS,
     *_OUTPUT_FIELDS,
     _Field("speed", ("audio", "output", "speed")),

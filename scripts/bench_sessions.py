@@ -39,7 +39,7 @@ import os
 import resource
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -217,21 +217,30 @@ class ServerProcess:
 # Client sessions (parent process)
 
 
-@dataclass
 class Run:
-    """Shared clock marks and counters of one measured run."""
+    """Clock marks (loop time, set once all sessions are connected) and counters of one run.
 
-    first_send: float  # loop time of session 0's first scheduled send
-    window_start: float
-    window_end: float
-    lateness: list[float] = field(default_factory=list)
-    sent: int = 0
-    received: int = 0
-    decoded_samples: int = 0
+    Lateness goes into an array allocated up front, so that measuring does not
+    itself make the client's memory grow.
+    """
+
+    def __init__(self, n: int, seconds: float):
+        self.first_send = self.window_start = self.window_end = float("inf")
+        self.late = np.zeros(int(n * (seconds / FRAME_S + 2)))
+        self.sent = self.received = self.decoded_samples = 0
+
+    def begin(self, first_send: float, seconds: float) -> None:
+        self.first_send = first_send
+        self.window_start = first_send + WARMUP_S
+        self.window_end = self.window_start + seconds
+
+    @property
+    def lateness(self) -> np.ndarray:
+        return self.late[: self.sent]
 
     def note_send(self, due: float, now: float) -> None:
-        if self.window_start <= due < self.window_end:
-            self.lateness.append(now - due)
+        if self.window_start <= due < self.window_end and self.sent < len(self.late):
+            self.late[self.sent] = now - due
             self.sent += 1
 
     def note_receive(self, now: float) -> None:
@@ -254,7 +263,7 @@ async def paced(run: Run, index: int, n: int, send) -> None:
         k += 1
 
 
-async def rtproto_session(url: str, run_at, index: int, n: int, ready: asyncio.Barrier) -> None:
+async def rtproto_session(url: str, run: Run, index: int, n: int, ready: asyncio.Barrier) -> None:
     """One session through rtproto: transport, Session core, codec, events."""
     from rtproto.session import Send, Session
     from rtproto.transport import connect, iter_events
@@ -262,6 +271,9 @@ async def rtproto_session(url: str, run_at, index: int, n: int, ready: asyncio.B
     loop = asyncio.get_running_loop()
     pcm = _noise_pcm(2)
     session = Session(policy=None, function_tools=(), strict=False)
+    pcm24k = events.AudioPCM(type="audio/pcm", rate=24000)
+    config = events.RealtimeSession(type="realtime", audio=events.AudioConfig(
+        input=events.AudioInput(format=pcm24k), output=events.AudioOutput(format=pcm24k)))
     async with connect(url) as conn:
 
         async def apply(outputs) -> None:
@@ -271,7 +283,6 @@ async def rtproto_session(url: str, run_at, index: int, n: int, ready: asyncio.B
 
         async def receive() -> None:
             async for _raw, event in iter_events(conn):
-                run = run_at()
                 if type(event) is events.ResponseOutputAudioDelta:
                     run.decoded_samples += len(b64_to_pcm16(event.delta))
                     run.note_receive(loop.time())
@@ -282,16 +293,15 @@ async def rtproto_session(url: str, run_at, index: int, n: int, ready: asyncio.B
             run.note_send(due, loop.time())
             await conn.send(frame)
 
-        await apply(session.start(None, now_ms=loop.time() * 1000))
+        await apply(session.start(config, now_ms=loop.time() * 1000))
         receiver = asyncio.create_task(receive())
         await ready.wait()
-        run = run_at()
         await paced(run, index, n, send)
         await conn.close()
         await receiver
 
 
-async def bare_session(url: str, run_at, index: int, n: int, ready: asyncio.Barrier) -> None:
+async def bare_session(url: str, run: Run, index: int, n: int, ready: asyncio.Barrier) -> None:
     """The same traffic with bare websockets: a pre-built append, recv + orjson.loads."""
     loop = asyncio.get_running_loop()
     append = bare_append_frame()
@@ -299,7 +309,6 @@ async def bare_session(url: str, run_at, index: int, n: int, ready: asyncio.Barr
 
         async def receive() -> None:
             async for message in ws:
-                run = run_at()
                 event = orjson.loads(message)
                 if event["type"] == "response.output_audio.delta":
                     run.note_receive(loop.time())
@@ -310,7 +319,6 @@ async def bare_session(url: str, run_at, index: int, n: int, ready: asyncio.Barr
 
         receiver = asyncio.create_task(receive())
         await ready.wait()
-        run = run_at()
         await paced(run, index, n, send)
         await ws.close()
         await receiver
@@ -355,24 +363,22 @@ async def measure(mode: str, n: int, seconds: float, url: str, server: ServerPro
     """Connect n sessions, run warm-up + window, return what was measured."""
     loop = asyncio.get_running_loop()
     ready = asyncio.Barrier(n + 1)
-    holder = [Run(0.0, float("inf"), float("inf"))]  # counts nothing until the real Run replaces it
-    run_at = lambda: holder[0]  # noqa: E731
+    run = Run(n, seconds)
     session = rtproto_session if mode == "rtproto" else bare_session
     rss_idle = rss_mb()
-    tasks = [asyncio.create_task(session(url, run_at, i, n, ready)) for i in range(n)]
+    tasks = [asyncio.create_task(session(url, run, i, n, ready)) for i in range(n)]
     async with asyncio.timeout(60):
         while ready.n_waiting < n:
             _raise_failures(tasks)
             await asyncio.sleep(0.05)
-    start = loop.time() + 0.1
-    holder[0] = Run(start, start + WARMUP_S, start + WARMUP_S + seconds)
+    run.begin(loop.time() + 0.1, seconds)
     rss_connected = rss_mb()
     await ready.wait()
-    sampler = asyncio.create_task(_window(holder[0], server))
+    sampler = asyncio.create_task(_window(run, server))
     async with asyncio.timeout(WARMUP_S + seconds + 30):
         await asyncio.gather(*tasks)
     cpu_s, sys_s, server_cpu_s, others_cpu_s, rss = await sampler
-    return Result(mode, n, seconds, cpu_s, sys_s, server_cpu_s, others_cpu_s, holder[0], rss, rss_idle, rss_connected,
+    return Result(mode, n, seconds, cpu_s, sys_s, server_cpu_s, others_cpu_s, run, rss, rss_idle, rss_connected,
                   resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, {})
 
 
@@ -427,52 +433,57 @@ def run_mode(mode: str, n: int, seconds: float) -> Result:
 # Printing
 
 
-def _ms(values: list[float], q: float) -> float:
-    return float(np.percentile(np.array(values) * 1000, q)) if values else float("nan")
+def _ms(values: np.ndarray, q: float) -> float:
+    return float(np.percentile(values * 1000, q)) if len(values) else float("nan")
 
 
-def print_table(results: list[Result]) -> None:
-    rows = [
-        ("sessions", lambda r: f"{r.n}"),
-        ("measured window (s)", lambda r: f"{r.window_s:.0f}"),
-        ("client CPU (s)", lambda r: f"{r.cpu_s:.2f}"),
-        ("client CPU (% of a core)", lambda r: f"{100 * r.cpu_s / r.window_s:.1f}"),
-        ("  of which kernel (% of a core)", lambda r: f"{100 * r.sys_s / r.window_s:.1f}"),
-        ("client CPU per session (% core)", lambda r: f"{r.cpu_per_session:.3f}"),
-        ("sessions per core (extrapolated)", lambda r: f"{r.sessions_per_core:.0f}"),
-        ("send lateness p50 (ms)", lambda r: f"{_ms(r.run.lateness, 50):.2f}"),
-        ("send lateness p99 (ms)", lambda r: f"{_ms(r.run.lateness, 99):.2f}"),
-        ("send lateness max (ms)", lambda r: f"{_ms(r.run.lateness, 100):.2f}"),
-        ("appends sent /s/session", lambda r: f"{r.run.sent / r.window_s / r.n:.2f}"),
-        ("deltas received /s/session", lambda r: f"{r.run.received / r.window_s / r.n:.2f}"),
-        ("server CPU (% of a core)", lambda r: f"{100 * r.server_cpu_s / r.window_s:.1f}"),
-        ("other processes CPU (% of a core)", lambda r: f"{100 * r.others_cpu_s / r.window_s:.1f}"),
-        ("server send lateness p99 (ms)", lambda r: f"{r.server.get('late_p99_ms', float('nan')):.2f}"),
-        ("server frames sent / received", lambda r: f"{r.server.get('sent', 0)}/{r.server.get('received', 0)}"),
-        ("RSS before connect (MB)", lambda r: f"{r.rss_idle:.1f}"),
-        ("RSS connected (MB)", lambda r: f"{r.rss_connected:.1f}"),
-        ("RSS window first/last/max (MB)", lambda r: f"{r.rss[0]:.1f}/{r.rss[-1]:.1f}/{max(r.rss):.1f}"),
-        ("peak RSS ru_maxrss so far (MB)", lambda r: f"{r.maxrss_mb:.1f}"),
-    ]
-    print(f"{'':<34}" + "".join(f"{r.mode:>18}" for r in results))
-    for label, cell in rows:
-        print(f"{label:<34}" + "".join(f"{cell(r):>18}" for r in results))
+_ROWS = [
+    ("sessions", lambda r: f"{r.n}"),
+    ("measured window (s)", lambda r: f"{r.window_s:.0f}"),
+    ("client CPU (s)", lambda r: f"{r.cpu_s:.2f}"),
+    ("client CPU (% of a core)", lambda r: f"{100 * r.cpu_s / r.window_s:.1f}"),
+    ("  of which kernel (% of a core)", lambda r: f"{100 * r.sys_s / r.window_s:.1f}"),
+    ("client CPU per session (% core)", lambda r: f"{r.cpu_per_session:.3f}"),
+    ("sessions per core (extrapolated)", lambda r: f"{r.sessions_per_core:.0f}"),
+    ("send lateness p50 (ms)", lambda r: f"{_ms(r.run.lateness, 50):.2f}"),
+    ("send lateness p99 (ms)", lambda r: f"{_ms(r.run.lateness, 99):.2f}"),
+    ("send lateness max (ms)", lambda r: f"{_ms(r.run.lateness, 100):.2f}"),
+    ("appends sent /s/session", lambda r: f"{r.run.sent / r.window_s / r.n:.2f}"),
+    ("deltas received /s/session", lambda r: f"{r.run.received / r.window_s / r.n:.2f}"),
+    ("server CPU (% of a core)", lambda r: f"{100 * r.server_cpu_s / r.window_s:.1f}"),
+    ("server send lateness p99 (ms)", lambda r: f"{r.server.get('late_p99_ms', float('nan')):.2f}"),
+    ("server frames sent/received", lambda r: f"{r.server.get('sent', 0)}/{r.server.get('received', 0)}"),
+    ("other processes CPU (% of a core)", lambda r: f"{100 * r.others_cpu_s / r.window_s:.1f}"),
+    ("RSS before connect (MB)", lambda r: f"{r.rss_idle:.1f}"),
+    ("RSS connected (MB)", lambda r: f"{r.rss_connected:.1f}"),
+    ("RSS window first/last/max (MB)", lambda r: f"{r.rss[0]:.1f}/{r.rss[-1]:.1f}/{max(r.rss):.1f}"),
+    ("ru_maxrss so far (MB)", lambda r: f"{r.maxrss_mb:.1f}"),
+]
+
+
+def print_table(results: list[Result], labels: list[str]) -> None:
+    print(f"{'':<34}" + "".join(f"{label:>18}" for label in labels))
+    for name, cell in _ROWS:
+        print(f"{name:<34}" + "".join(f"{cell(r):>18}" for r in results))
 
 
 def print_verdict(results: list[Result]) -> None:
-    by_mode = {r.mode: r for r in results}
-    ours = by_mode.get("rtproto")
-    if ours is None:
-        return
-    p99 = _ms(ours.run.lateness, 99)
-    print(f"\nrtproto: {ours.sessions_per_core:.0f} sessions per core (target >= 400), "
-          f"p99 send lateness {p99:.2f} ms (target < 10 ms)")
-    bare = by_mode.get("bare")
-    if bare is not None:
-        overhead = 100 * (ours.cpu_per_session / bare.cpu_per_session - 1)
-        print(f"CPU per session over bare websockets: {overhead:+.1f}% (target <= +10%)")
-    print(f"server child CPU total (RUSAGE_CHILDREN): "
-          f"{(lambda u: u.ru_utime + u.ru_stime)(resource.getrusage(resource.RUSAGE_CHILDREN)):.2f} s")
+    """Targets, from the median over repeats of each flavour."""
+    ours = [r for r in results if r.mode == "rtproto"]
+    bare = [r for r in results if r.mode == "bare"]
+    which = "median of " + str(len(ours)) + " runs" if len(ours) > 1 else "one run"
+    if ours:
+        per_core = float(np.median([r.sessions_per_core for r in ours]))
+        p99 = float(np.median([_ms(r.run.lateness, 99) for r in ours]))
+        print(f"\nrtproto ({which}): {per_core:.0f} sessions per core (target >= 400), "
+              f"p99 send lateness {p99:.2f} ms (target < 10 ms)")
+    if ours and bare:
+        ours_cpu = float(np.median([r.cpu_per_session for r in ours]))
+        bare_cpu = float(np.median([r.cpu_per_session for r in bare]))
+        print(f"CPU per session: rtproto {ours_cpu:.3f}% vs bare websockets {bare_cpu:.3f}% of a core: "
+              f"{100 * (ours_cpu / bare_cpu - 1):+.1f}% (target <= +10%)")
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    print(f"server children, CPU over their whole lives (RUSAGE_CHILDREN): {usage.ru_utime + usage.ru_stime:.2f} s")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -480,14 +491,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sessions", type=int, default=100, help="concurrent sessions (default 100)")
     parser.add_argument("--seconds", type=float, default=20.0, help="measured window per run (default 20)")
     parser.add_argument("--mode", choices=("both", "rtproto", "bare"), default="both")
+    parser.add_argument("--repeat", type=int, default=1, help="alternate the flavours this many times (default 1)")
     args = parser.parse_args(argv)
-    if not 1 <= args.sessions <= 2000 or not 1 <= args.seconds <= 300:
-        parser.error("--sessions must be 1..2000 and --seconds 1..300")
-    print(f"python {sys.version.split()[0]}, websockets {websockets.__version__}, {os.cpu_count()} CPUs; "
-          f"{args.sessions} sessions, {WARMUP_S:.0f} s warm-up + {args.seconds:.0f} s measured per run")
+    if not (1 <= args.sessions <= 2000 and 1 <= args.seconds <= 300 and 1 <= args.repeat <= 10):
+        parser.error("--sessions must be 1..2000, --seconds 1..300 and --repeat 1..10")
+    load = open("/proc/loadavg").read().split()[:3]
+    print(f"python {sys.version.split()[0]}, websockets {websockets.__version__}, {os.cpu_count()} CPUs, "
+          f"load average {' '.join(load)}; {args.sessions} sessions, "
+          f"{WARMUP_S:.0f} s warm-up + {args.seconds:.0f} s measured per run")
     modes = ("rtproto", "bare") if args.mode == "both" else (args.mode,)
-    results = [run_mode(mode, args.sessions, args.seconds) for mode in modes]
-    print_table(results)
+    plan = [(mode, i) for i in range(1, args.repeat + 1) for mode in modes]
+    results = [run_mode(mode, args.sessions, args.seconds) for mode, _ in plan]
+    print_table(results, [f"{mode} #{i}" if args.repeat > 1 else mode for mode, i in plan])
     print_verdict(results)
 
 

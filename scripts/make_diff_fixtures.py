@@ -48,6 +48,7 @@ class Capture:
         self.extra_latency_ms = extra_latency_ms
         self.t = 0.0
         self.lines: list[tuple[float, str, dict[str, Any]]] = []
+        self.session_id = self.token("sess_")
 
     # -- primitives
 
@@ -86,7 +87,7 @@ class Capture:
     def session(self, tools: list[dict[str, Any]], transcription: bool) -> dict[str, Any]:
         if self.beta:
             return {
-                "id": self.token("sess_"), "object": "realtime.session", "model": "gpt-4o-realtime-preview",
+                "id": self.session_id, "object": "realtime.session", "model": "gpt-4o-realtime-preview",
                 "expires_at": 1756731600, "modalities": ["audio", "text"], "instructions": "Be brief.",
                 "voice": "alloy", "input_audio_format": "pcm16", "output_audio_format": "pcm16",
                 "input_audio_transcription": {"model": "whisper-1"} if transcription else None,
@@ -96,7 +97,7 @@ class Capture:
             }
         fmt = {"type": "audio/pcm", "rate": 24000}
         return {
-            "type": "realtime", "id": self.token("sess_"), "object": "realtime.session", "model": "gpt-realtime",
+            "type": "realtime", "id": self.session_id, "object": "realtime.session", "model": "gpt-realtime",
             "expires_at": 1756731600, "output_modalities": ["audio"], "instructions": "Be brief.",
             "audio": {
                 "input": {"format": fmt, "transcription": {"model": "gpt-4o-transcribe"} if transcription else None,

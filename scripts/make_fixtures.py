@@ -12,7 +12,8 @@ audio goes through pipes, never through files.
 These transcripts are *synthesised* (header ``"synthesised": true``), not captured:
 every event follows the documented GA protocol (the event model in
 ``rtproto.events``), and the audio is real speech, so the files look like a
-recording of a real session. The conventions they follow:
+recording of a real session. Their header also names the espeak-ng and sox
+versions used (``"generator"``). The conventions they follow:
 
 * Speech: the user speaks with espeak-ng's ``en-gb`` voice, the assistant with
   ``en-us``; sox resamples both to 24 kHz mono PCM16 (``-R -D``: no dither,
@@ -50,6 +51,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import io
 import math
 import random
@@ -84,6 +86,8 @@ DELTA_MS = 200
 DELTA_EVERY_MS = 80.0
 PREFIX_PADDING_MS = 300
 SILENCE_MS = 500
+HEARD_AFTER_MS = 60  # server VAD reports speech_started once it has 60 ms of speech ...
+VAD_LATENCY_MS = 35.0  # ... 35 ms after the append that holds it arrived
 SPEECH_RMS = 300.0  # a 10 ms frame above this RMS counts as speech
 USER_VOICE = ("en-gb", 160)
 ASSISTANT_VOICE = ("en-us", 165)
@@ -141,6 +145,14 @@ def speech(text: str, voice: tuple[str, int]) -> np.ndarray:
     return _speech_cache[key]
 
 
+@functools.cache
+def tool_versions() -> dict[str, str]:
+    """The versions of espeak-ng and sox that make the audio (recorded in each header)."""
+    espeak = re.search(r"text-to-speech: (\S+)", _run(["espeak-ng", "--version"]).decode())
+    sox = re.search(r"SoX v(\S+)", _run(["sox", "--version"]).decode())
+    return {"espeak-ng": espeak.group(1) if espeak else "?", "sox": sox.group(1) if sox else "?"}
+
+
 def longest_pause_ms(pcm: np.ndarray) -> int:
     """The longest run of non-speech 10 ms frames inside ``pcm``."""
     frames = speech_frames(pcm)
@@ -173,18 +185,13 @@ def output_audio_tokens(duration_ms: float) -> int:
 
 
 class Ids:
-    """Deterministic ids: server ids shaped like the API's, client ids ``evt_<n>``."""
+    """Deterministic ids shaped like the API's (``item_`` + 21 letters and digits)."""
 
     def __init__(self, seed: str):
         self._rng = random.Random(seed)
-        self._client = 0
 
     def new(self, prefix: str, length: int = 21) -> str:
         return prefix + "".join(self._rng.choices(ID_ALPHABET, k=length))
-
-    def client(self) -> str:
-        self._client += 1
-        return f"evt_{self._client}"
 
 
 @dataclass
@@ -226,13 +233,24 @@ class Mic:
         return self.b0 + self._samples / PER_MS
 
     def silence(self, duration_ms: float) -> None:
+        if duration_ms < 0:
+            raise ValueError(f"negative silence ({duration_ms} ms)")
         self._add(np.zeros(round(duration_ms * PER_MS), np.int16))
 
-    def say(self, pcm: np.ndarray) -> float:
+    def capture(self, pcm: np.ndarray) -> float:
         """Capture ``pcm``; returns its onset as a buffer position."""
         onset = self.end_ms
         self._add(pcm)
         return onset
+
+    def pad_until_heard(self, t_min: float) -> float:
+        """Pad with silence so that speech captured next is heard (speech_started) at the
+        first possible time >= ``t_min``; returns that time."""
+        frame = math.ceil((t_min - VAD_LATENCY_MS - self.t0) / MIC_FRAME_MS) - 1
+        # The VAD's first HEARD_AFTER_MS of speech end 20 ms before that frame does.
+        onset = self.b0 + MIC_FRAME_MS * (frame + 1) - HEARD_AFTER_MS - 20
+        self.silence(onset - self.end_ms)
+        return self.t0 + MIC_FRAME_MS * (frame + 1) + VAD_LATENCY_MS
 
     def sent_at(self, buffer_ms: float) -> float:
         """When the append holding buffer position ``buffer_ms`` is sent."""
@@ -285,7 +303,7 @@ class Script:
         self._add(t, "server", {"type": type_, "event_id": self.ids.new("event_"), **fields})
 
     def client(self, t: float, type_: str, **fields: Any) -> None:
-        self._add(t, "client", {"type": type_, "event_id": None, **fields})  # numbered in render()
+        self._add(t, "client", {"type": type_, "event_id": None, **fields})  # numbered in send order by render()
 
     def local(self, t: float, type_: str, **fields: Any) -> None:
         self._add(t, "local", {"type": type_, **fields})
@@ -298,14 +316,22 @@ class Script:
         now = [0.0]
         out = io.BytesIO()
         header = {
-            "api": "ga", "url": URL, "model": MODEL, "started_at": STARTED_AT,
-            "synthesised": True, "scenario": self.scenario, "policy": self.policy,
+            "api": "ga",
+            "url": URL,
+            "model": MODEL,
+            "started_at": STARTED_AT,
+            "synthesised": True,
+            "scenario": self.scenario,
+            "policy": self.policy,
+            "generator": {"script": "scripts/make_fixtures.py", **tool_versions()},
         }
         writer = TranscriptWriter(out, {"rtproto": "transcript/1", **header}, clock=lambda: now[0] / 1000)
+        sent = 0
         for t, _, direction, event in sorted(self.lines, key=lambda line: line[:2]):
             now[0] = t
             if direction == "client":
-                event["event_id"] = self.ids.client()
+                sent += 1
+                event = {**event, "event_id": f"evt_{sent}"}
             getattr(writer, direction)(event)
         return out.getvalue()
 
@@ -331,12 +357,17 @@ class Script:
             update["tools"] = tools
         self.client(3.4, "session.update", session=update)
         echoed = [{k: v for k, v in tool.items() if k != "authorization"} for tool in tools]
-        self.server(51.8, "session.updated", session=self.session_object(INSTRUCTIONS, echoed, {"model": TRANSCRIBE_MODEL}))
-        self.context_text += sum(text_tokens(orjson.dumps(tool).decode()) for tool in tools if tool["type"] == "function")
+        self.server(
+            51.8, "session.updated", session=self.session_object(INSTRUCTIONS, echoed, {"model": TRANSCRIBE_MODEL})
+        )
+        self.context_text += sum(
+            text_tokens(orjson.dumps(tool).decode()) for tool in tools if tool["type"] == "function"
+        )
         return 51.8
 
-    def session_object(self, instructions: str, tools: list[dict[str, Any]],
-                       transcription: dict[str, Any] | None) -> dict[str, Any]:
+    def session_object(
+        self, instructions: str, tools: list[dict[str, Any]], transcription: dict[str, Any] | None
+    ) -> dict[str, Any]:
         return {
             "type": "realtime",
             "object": "realtime.session",
@@ -388,21 +419,30 @@ class Script:
 
     # -- the user's turns
 
-    def user_turn(self, t0: float, text: str, spoken: str | None = None, lead_ms: float = 480) -> float:
+    def user_turn(self, t0: float, text: str, spoken: str | None = None) -> float:
         """A half-duplex turn: the mic opens at ``t0``; returns the time the user item is done."""
         mic = Mic(self, t0)
-        mic.silence(lead_ms)
-        pcm = user_speech(spoken or text)
-        onset = mic.say(pcm)
-        item_id = self.speech_started(mic, onset)
-        t_done, audio_end = self.speech_stopped(mic, item_id, onset, ms(pcm), text)
+        mic.silence(480)
+        t_done, audio_end = self.turn(mic, text, spoken)
         mic.close_through(audio_end)
         return t_done
 
+    def turn(self, mic: Mic, text: str, spoken: str | None = None) -> tuple[float, int]:
+        """The user says ``text`` into ``mic``: VAD events, the user item, its transcription.
+
+        Returns (time the user item is done, ``audio_end_ms``).
+        """
+        pcm = user_speech(spoken or text)
+        onset = mic.capture(pcm)
+        item_id = self.speech_started(mic, onset)
+        return self.speech_stopped(mic, item_id, onset, ms(pcm), text)
+
     def speech_started(self, mic: Mic, onset: float) -> str:
         item_id = self.ids.new("item_")
-        t = mic.sent_at(onset + 60) + 35
-        self.server(t, "input_audio_buffer.speech_started", audio_start_ms=round(onset) - PREFIX_PADDING_MS, item_id=item_id)
+        t = mic.sent_at(onset + HEARD_AFTER_MS) + VAD_LATENCY_MS
+        self.server(
+            t, "input_audio_buffer.speech_started", audio_start_ms=round(onset) - PREFIX_PADDING_MS, item_id=item_id
+        )
         return item_id
 
     def speech_stopped(self, mic: Mic, item_id: str, onset: float, speech_ms: float, text: str) -> tuple[float, int]:
@@ -424,15 +464,29 @@ class Script:
     def transcription(self, t: float, item_id: str, text: str, audio_ms: float) -> None:
         pieces = words(text)
         for j, piece in enumerate(pieces):
-            self.server(t + 38.0 * j, "conversation.item.input_audio_transcription.delta",
-                        item_id=item_id, content_index=0, delta=piece)
+            self.server(
+                t + 38.0 * j,
+                "conversation.item.input_audio_transcription.delta",
+                item_id=item_id,
+                content_index=0,
+                delta=piece,
+            )
         audio, out = input_audio_tokens(audio_ms), text_tokens(text)
         usage = {
-            "type": "tokens", "total_tokens": audio + out, "input_tokens": audio,
-            "input_token_details": {"text_tokens": 0, "audio_tokens": audio}, "output_tokens": out,
+            "type": "tokens",
+            "total_tokens": audio + out,
+            "input_tokens": audio,
+            "input_token_details": {"text_tokens": 0, "audio_tokens": audio},
+            "output_tokens": out,
         }
-        self.server(t + 38.0 * len(pieces) + 6.0, "conversation.item.input_audio_transcription.completed",
-                    item_id=item_id, content_index=0, transcript=text, usage=usage)
+        self.server(
+            t + 38.0 * len(pieces) + 6.0,
+            "conversation.item.input_audio_transcription.completed",
+            item_id=item_id,
+            content_index=0,
+            transcript=text,
+            usage=usage,
+        )
 
     # -- responses
 
@@ -442,8 +496,9 @@ class Script:
         self.server(t + 2.4, "rate_limits.updated", rate_limits=self.rate_limits())
         return resp
 
-    def response_done(self, t: float, resp: Resp, status: str = "completed", reason: str | None = None,
-                      heard_ms: float | None = None) -> float:
+    def response_done(
+        self, t: float, resp: Resp, status: str = "completed", reason: str | None = None, heard_ms: float | None = None
+    ) -> float:
         """response.done with usage; ``heard_ms`` is the audio kept in the context after a truncation."""
         usage = self.usage(resp.out_text, output_audio_tokens(resp.out_audio_ms))
         details = None if reason is None else {"type": status, "reason": reason}
@@ -452,8 +507,9 @@ class Script:
         self.context_audio += input_audio_tokens(resp.out_audio_ms if heard_ms is None else heard_ms)
         return t
 
-    def response_object(self, resp: Resp, status: str, details: dict[str, Any] | None = None,
-                        usage: dict[str, Any] | None = None) -> dict[str, Any]:
+    def response_object(
+        self, resp: Resp, status: str, details: dict[str, Any] | None = None, usage: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         return {
             "object": "realtime.response",
             "id": resp.id,
@@ -482,7 +538,11 @@ class Script:
                 "audio_tokens": in_audio,
                 "image_tokens": 0,
                 "cached_tokens": cached,
-                "cached_tokens_details": {"text_tokens": cached_text, "audio_tokens": cached - cached_text, "image_tokens": 0},
+                "cached_tokens_details": {
+                    "text_tokens": cached_text,
+                    "audio_tokens": cached - cached_text,
+                    "image_tokens": 0,
+                },
             },
             "output_token_details": {"text_tokens": out_text, "audio_tokens": out_audio},
         }
@@ -491,39 +551,32 @@ class Script:
         reserved = self.context_text + self.context_audio + 4096
         return [
             {"name": "requests", "limit": 5000, "remaining": 4999, "reset_seconds": 0.012},
-            {"name": "tokens", "limit": 40000, "remaining": 40000 - reserved, "reset_seconds": round(reserved * 60 / 40000, 3)},
+            {
+                "name": "tokens",
+                "limit": 40000,
+                "remaining": 40000 - reserved,
+                "reset_seconds": round(reserved * 60 / 40000, 3),
+            },
         ]
 
     def say(self, t: float, resp: Resp, text: str, spoken: str | None = None, cut_at: float | None = None) -> Said:
-        """An assistant audio message starting at ``t``; ``cut_at`` stops generation (barge-in)."""
-        pcm = speech(spoken or text, ASSISTANT_VOICE)
+        """An assistant audio message starting at ``t``; ``cut_at`` stops its generation (barge-in)."""
         item_id, index, previous = self.ids.new("item_"), len(resp.items), self.last_item
         where = {"response_id": resp.id, "item_id": item_id, "output_index": index, "content_index": 0}
-        self.server(t, "response.output_item.added", response_id=resp.id, output_index=index,
-                    item=assistant_item(item_id, "in_progress", None))
-        self.server(t + 0.7, "conversation.item.added", previous_item_id=previous,
-                    item=assistant_item(item_id, "in_progress", None))
-        self.last_item = item_id
+        opened = assistant_item(item_id, "in_progress", None)
+        self.server(t, "response.output_item.added", response_id=resp.id, output_index=index, item=opened)
+        self.server(t + 0.7, "conversation.item.added", previous_item_id=previous, item=opened)
         self.server(t + 1.3, "response.content_part.added", **where, part={"type": "audio", "transcript": ""})
+        self.last_item = item_id
         first = t + 58.0
-        frames = [pcm[i : i + DELTA_MS * PER_MS] for i in range(0, len(pcm), DELTA_MS * PER_MS)]
-        sent = [(first + DELTA_EVERY_MS * i, frame) for i, frame in enumerate(frames)]
-        pieces = words(text)
-        span = DELTA_EVERY_MS * len(frames) * 0.75
-        ahead = [(first - 25.0 + span * text.index(p.strip(), sum(map(len, pieces[:j]))) / len(text), p)
-                 for j, p in enumerate(pieces)]
-        if cut_at is not None:
-            sent = [(ts, f) for ts, f in sent if ts < cut_at]
-            ahead = [(ts, p) for ts, p in ahead if ts < cut_at]
-        for ts, piece in ahead:
+        frames, pieces = stream_schedule(first, speech(spoken or text, ASSISTANT_VOICE), text, cut_at)
+        for ts, piece in pieces:
             self.server(ts, "response.output_audio_transcript.delta", **where, delta=piece)
-        for ts, frame in sent:
+        for ts, frame in frames:
             self.server(ts, "response.output_audio.delta", **where, delta=pcm16_to_b64(frame))
-        transcript = "".join(p for _, p in ahead)
-        audio_ms = sum(ms(f) for _, f in sent)
-        end = (cut_at if cut_at is not None else sent[-1][0]) + 4.0
-        status = "completed" if cut_at is None else "incomplete"
-        final = assistant_item(item_id, status, transcript)
+        transcript = "".join(piece for _, piece in pieces)
+        end = (frames[-1][0] if cut_at is None else cut_at) + 4.0
+        final = assistant_item(item_id, "completed" if cut_at is None else "incomplete", transcript)
         self.server(end, "response.output_audio.done", **where)
         self.server(end + 0.4, "response.output_audio_transcript.done", **where, transcript=transcript)
         self.server(end + 0.8, "response.content_part.done", **where, part={"type": "audio", "transcript": transcript})
@@ -531,19 +584,39 @@ class Script:
         self.server(end + 1.6, "conversation.item.done", previous_item_id=previous, item=final)
         resp.items.append(final)
         resp.out_text += text_tokens(transcript)
+        audio_ms = sum(ms(frame) for _, frame in frames)
         resp.out_audio_ms += audio_ms
         return Said(item_id, first, audio_ms, end + 1.6)
 
+    def interrupt(self, t: float, resp: Resp, said: Said) -> None:
+        """Barge-in heard at ``t``: the client flushes its speaker and truncates the unplayed audio,
+        the server cancels the response (its generation already stopped at ``t``)."""
+        played = t - said.first_delta_t
+        where = {"item_id": said.item_id, "content_index": 0}
+        self.local(t + 0.5, "playback.cleared", **where, played_ms=played)
+        self.client(t + 0.8, "conversation.item.truncate", **where, audio_end_ms=int(played))
+        self.response_done(said.t_end + 0.6, resp, status="cancelled", reason="turn_detected", heard_ms=int(played))
+        self.server(t + 43.5, "conversation.item.truncated", **where, audio_end_ms=int(played))
+
     # -- tools
 
-    def mcp_call(self, t: float, resp: Resp, name: str, arguments: str, output: str,
-                 approval_request_id: str | None = None) -> float:
+    def mcp_call(
+        self, t: float, resp: Resp, name: str, arguments: str, output: str, approval_request_id: str | None = None
+    ) -> float:
         """An MCP call the server runs; returns the time of its conversation.item.done."""
         item_id, index, previous = self.ids.new("mcp_"), len(resp.items), self.last_item
 
         def item(args: str, out: str | None) -> dict[str, Any]:
-            return {"id": item_id, "type": "mcp_call", "server_label": "github", "name": name, "arguments": args,
-                    "approval_request_id": approval_request_id, "output": out, "error": None}
+            return {
+                "id": item_id,
+                "type": "mcp_call",
+                "server_label": "github",
+                "name": name,
+                "arguments": args,
+                "approval_request_id": approval_request_id,
+                "output": out,
+                "error": None,
+            }
 
         where = {"response_id": resp.id, "item_id": item_id, "output_index": index}
         self.server(t, "response.output_item.added", response_id=resp.id, output_index=index, item=item("", None))
@@ -554,7 +627,9 @@ class Script:
         self.server(t + 1.1, "response.mcp_call.in_progress", item_id=item_id, output_index=index)
         t += 655.4  # the GitHub API call
         self.server(t, "response.mcp_call.completed", item_id=item_id, output_index=index)
-        self.server(t + 1.0, "response.output_item.done", response_id=resp.id, output_index=index, item=item(arguments, output))
+        self.server(
+            t + 1.0, "response.output_item.done", response_id=resp.id, output_index=index, item=item(arguments, output)
+        )
         self.server(t + 1.5, "conversation.item.done", previous_item_id=previous, item=item(arguments, output))
         resp.items.append(item(arguments, output))
         resp.out_text += text_tokens(arguments)
@@ -570,7 +645,13 @@ class Script:
     def approval_request(self, t: float, resp: Resp, name: str, arguments: str) -> tuple[str, float]:
         """An mcp_approval_request item; returns (its id, the time the client is asked)."""
         request_id, index, previous = self.ids.new("mcpr_"), len(resp.items), self.last_item
-        item = {"id": request_id, "type": "mcp_approval_request", "server_label": "github", "name": name, "arguments": arguments}
+        item = {
+            "id": request_id,
+            "type": "mcp_approval_request",
+            "server_label": "github",
+            "name": name,
+            "arguments": arguments,
+        }
         self.server(t, "response.output_item.added", response_id=resp.id, output_index=index, item=item)
         self.server(t + 0.6, "conversation.item.added", previous_item_id=previous, item=item)
         self.server(t + 1.1, "conversation.item.done", previous_item_id=previous, item=item)
@@ -584,14 +665,23 @@ class Script:
         """The person's answer, the client's approval response and response.create; returns when the server has them."""
         self.local(t, "approval.answer", approval_request_id=request_id, approve=approve, reason=reason)
         response_id = self.ids.new("mcpr_")
-        item: dict[str, Any] = {"type": "mcp_approval_response", "id": response_id,
-                                "approval_request_id": request_id, "approve": approve}
+        item: dict[str, Any] = {
+            "type": "mcp_approval_response",
+            "id": response_id,
+            "approval_request_id": request_id,
+            "approve": approve,
+        }
         if reason is not None:
             item["reason"] = reason
         self.client(t + 0.4, "conversation.item.create", item=item)
         self.client(t + 0.6, "response.create")
-        echoed = {"id": response_id, "type": "mcp_approval_response", "approval_request_id": request_id,
-                  "approve": approve, "reason": reason}
+        echoed = {
+            "id": response_id,
+            "type": "mcp_approval_response",
+            "approval_request_id": request_id,
+            "approve": approve,
+            "reason": reason,
+        }
         self.server(t + 41.7, "conversation.item.added", previous_item_id=self.last_item, item=echoed)
         self.server(t + 42.2, "conversation.item.done", previous_item_id=self.last_item, item=echoed)
         self.last_item = response_id
@@ -604,16 +694,31 @@ class Script:
         call_id = self.ids.new("call_", 16)
 
         def item(status: str, args: str) -> dict[str, Any]:
-            return {"id": item_id, "object": "realtime.item", "type": "function_call", "status": status,
-                    "name": name, "call_id": call_id, "arguments": args}
+            return {
+                "id": item_id,
+                "object": "realtime.item",
+                "type": "function_call",
+                "status": status,
+                "name": name,
+                "call_id": call_id,
+                "arguments": args,
+            }
 
         where = {"response_id": resp.id, "item_id": item_id, "output_index": index, "call_id": call_id}
-        self.server(t, "response.output_item.added", response_id=resp.id, output_index=index, item=item("in_progress", ""))
+        self.server(
+            t, "response.output_item.added", response_id=resp.id, output_index=index, item=item("in_progress", "")
+        )
         self.server(t + 0.6, "conversation.item.added", previous_item_id=previous, item=item("in_progress", ""))
         self.last_item = item_id
         t = self.argument_deltas(t + 19.0, "response.function_call_arguments.delta", where, arguments)
         self.server(t, "response.function_call_arguments.done", **where, name=name, arguments=arguments)
-        self.server(t + 1.0, "response.output_item.done", response_id=resp.id, output_index=index, item=item("completed", arguments))
+        self.server(
+            t + 1.0,
+            "response.output_item.done",
+            response_id=resp.id,
+            output_index=index,
+            item=item("completed", arguments),
+        )
         self.server(t + 1.4, "conversation.item.done", previous_item_id=previous, item=item("completed", arguments))
         resp.items.append(item("completed", arguments))
         resp.out_text += text_tokens(arguments)
@@ -622,15 +727,44 @@ class Script:
     def function_result(self, t: float, call_id: str, output: str) -> float:
         """The local function returned; the client sends its output and response.create."""
         self.local(t, "function.result", call_id=call_id, output=output, is_error=False)
-        self.client(t + 0.3, "conversation.item.create", item={"type": "function_call_output", "call_id": call_id, "output": output})
+        self.client(
+            t + 0.3,
+            "conversation.item.create",
+            item={"type": "function_call_output", "call_id": call_id, "output": output},
+        )
         self.client(t + 0.5, "response.create")
-        item = {"id": self.ids.new("item_"), "object": "realtime.item", "type": "function_call_output",
-                "call_id": call_id, "output": output}
+        item = {
+            "id": self.ids.new("item_"),
+            "object": "realtime.item",
+            "type": "function_call_output",
+            "call_id": call_id,
+            "output": output,
+        }
         self.server(t + 40.3, "conversation.item.added", previous_item_id=self.last_item, item=item)
         self.server(t + 40.8, "conversation.item.done", previous_item_id=self.last_item, item=item)
         self.last_item = item["id"]
         self.context_text += text_tokens(output)
         return t + 43.0
+
+
+def stream_schedule(
+    first: float, pcm: np.ndarray, text: str, cut_at: float | None
+) -> tuple[list[tuple[float, np.ndarray]], list[tuple[float, str]]]:
+    """When each 200 ms audio delta and each transcript word is sent, from ``first`` on.
+
+    The words run ahead of the audio (spread over 75% of its sending time);
+    with ``cut_at`` only what was sent before it is kept.
+    """
+    step = DELTA_MS * PER_MS
+    frames = [(first + DELTA_EVERY_MS * i, pcm[i * step : (i + 1) * step]) for i in range(math.ceil(len(pcm) / step))]
+    span = DELTA_EVERY_MS * len(frames) * 0.75
+    pieces, offset = [], 0
+    for piece in words(text):
+        pieces.append((first - 25.0 + span * (offset + len(piece) - len(piece.lstrip())) / len(text), piece))
+        offset += len(piece)
+    if cut_at is None:
+        return frames, pieces
+    return [f for f in frames if f[0] < cut_at], [p for p in pieces if p[0] < cut_at]
 
 
 def words(text: str) -> list[str]:
@@ -646,14 +780,26 @@ def user_speech(text: str) -> np.ndarray:
 
 
 def user_item(item_id: str) -> dict[str, Any]:
-    return {"id": item_id, "object": "realtime.item", "type": "message", "status": "completed", "role": "user",
-            "content": [{"type": "input_audio", "transcript": None}]}
+    return {
+        "id": item_id,
+        "object": "realtime.item",
+        "type": "message",
+        "status": "completed",
+        "role": "user",
+        "content": [{"type": "input_audio", "transcript": None}],
+    }
 
 
 def assistant_item(item_id: str, status: str, transcript: str | None) -> dict[str, Any]:
     content = [] if transcript is None else [{"type": "output_audio", "transcript": transcript}]
-    return {"id": item_id, "object": "realtime.item", "type": "message", "status": status, "role": "assistant",
-            "content": content}
+    return {
+        "id": item_id,
+        "object": "realtime.item",
+        "type": "message",
+        "status": status,
+        "role": "assistant",
+        "content": content,
+    }
 
 
 # ---------------------------------------------------------------------------
@@ -676,56 +822,85 @@ def _schema(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
     return {"type": "object", "properties": properties, "required": required}
 
 
-def _owner_repo() -> dict[str, Any]:
-    return {"owner": {"type": "string", "description": "Repository owner"},
-            "repo": {"type": "string", "description": "Repository name"}}
+def _p(type_: str, description: str, **extra: Any) -> dict[str, Any]:
+    return {"type": type_, **extra, "description": description}
 
 
+def _tool(name: str, description: str, properties: dict[str, Any], required: list[str], read_only: bool) -> dict:
+    """One entry of an ``mcp_list_tools`` item's ``tools``."""
+    return {
+        "name": name,
+        "description": description,
+        "input_schema": _schema(properties, required),
+        "annotations": {"read_only": read_only},
+    }
+
+
+_OWNER_REPO = {"owner": _p("string", "Repository owner"), "repo": _p("string", "Repository name")}
+_PER_PAGE = _p("number", "Results per page for pagination (min 1, max 100)", minimum=1, maximum=100)
 GITHUB_TOOLS = [
-    {
-        "name": "create_repository",
-        "description": "Create a new GitHub repository in your account or specified organization",
-        "input_schema": _schema({
-            "name": {"type": "string", "description": "Repository name"},
-            "description": {"type": "string", "description": "Repository description"},
-            "organization": {"type": "string", "description": "Organization to create the repository in (omit to create in your personal account)"},
-            "private": {"type": "boolean", "description": "Whether repo should be private"},
-            "autoInit": {"type": "boolean", "description": "Initialize with README"},
-        }, ["name"]),
-        "annotations": {"read_only": False},
-    },
-    {
-        "name": "get_latest_release",
-        "description": "Get the latest release in a GitHub repository",
-        "input_schema": _schema(_owner_repo(), ["owner", "repo"]),
-        "annotations": {"read_only": True},
-    },
-    {
-        "name": "list_issues",
-        "description": "List issues in a GitHub repository. For pagination, use the 'endCursor' from the previous response's 'pageInfo' in the 'after' parameter.",
-        "input_schema": _schema({
-            **_owner_repo(),
-            "state": {"type": "string", "enum": ["OPEN", "CLOSED"], "description": "Filter by state, by default both open and closed issues are returned when not provided"},
-            "labels": {"type": "array", "items": {"type": "string"}, "description": "Filter by labels"},
-            "orderBy": {"type": "string", "enum": ["CREATED_AT", "UPDATED_AT", "COMMENTS"], "description": "Order issues by field."},
-            "direction": {"type": "string", "enum": ["ASC", "DESC"], "description": "Order direction."},
-            "since": {"type": "string", "description": "Filter by date (ISO 8601 timestamp)"},
-            "perPage": {"type": "number", "minimum": 1, "maximum": 100, "description": "Results per page for pagination (min 1, max 100)"},
-            "after": {"type": "string", "description": "Cursor for pagination. Use the endCursor from the previous page's PageInfo for GraphQL APIs."},
-        }, ["owner", "repo"]),
-        "annotations": {"read_only": True},
-    },
-    {
-        "name": "search_repositories",
-        "description": "Find GitHub repositories by name, description, readme, topics, or other metadata.",
-        "input_schema": _schema({
-            "query": {"type": "string", "description": "Repository search query. Examples: 'machine learning in:name stars:>1000 language:python', 'topic:react'."},
-            "page": {"type": "number", "minimum": 1, "description": "Page number for pagination (min 1)"},
-            "perPage": {"type": "number", "minimum": 1, "maximum": 100, "description": "Results per page for pagination (min 1, max 100)"},
-            "minimal_output": {"type": "boolean", "default": True, "description": "Return minimal repository information (default: true)."},
-        }, ["query"]),
-        "annotations": {"read_only": True},
-    },
+    _tool(
+        "create_repository",
+        "Create a new GitHub repository in your account or specified organization",
+        {
+            "name": _p("string", "Repository name"),
+            "description": _p("string", "Repository description"),
+            "organization": _p(
+                "string", "Organization to create the repository in (omit to create in your personal account)"
+            ),
+            "private": _p("boolean", "Whether repo should be private"),
+            "autoInit": _p("boolean", "Initialize with README"),
+        },
+        ["name"],
+        read_only=False,
+    ),
+    _tool(
+        "get_latest_release",
+        "Get the latest release in a GitHub repository",
+        _OWNER_REPO,
+        ["owner", "repo"],
+        read_only=True,
+    ),
+    _tool(
+        "list_issues",
+        "List issues in a GitHub repository. For pagination, use the 'endCursor' from the previous "
+        "response's 'pageInfo' in the 'after' parameter.",
+        {
+            **_OWNER_REPO,
+            "state": _p(
+                "string",
+                "Filter by state, by default both open and closed issues are returned when not provided",
+                enum=["OPEN", "CLOSED"],
+            ),
+            "labels": _p("array", "Filter by labels", items={"type": "string"}),
+            "orderBy": _p("string", "Order issues by field.", enum=["CREATED_AT", "UPDATED_AT", "COMMENTS"]),
+            "direction": _p("string", "Order direction.", enum=["ASC", "DESC"]),
+            "since": _p("string", "Filter by date (ISO 8601 timestamp)"),
+            "perPage": _PER_PAGE,
+            "after": _p(
+                "string",
+                "Cursor for pagination. Use the endCursor from the previous page's PageInfo for GraphQL APIs.",
+            ),
+        },
+        ["owner", "repo"],
+        read_only=True,
+    ),
+    _tool(
+        "search_repositories",
+        "Find GitHub repositories by name, description, readme, topics, or other metadata.",
+        {
+            "query": _p(
+                "string",
+                "Repository search query. Examples: 'machine learning in:name stars:>1000 "
+                "language:python', 'topic:react'.",
+            ),
+            "page": _p("number", "Page number for pagination (min 1)", minimum=1),
+            "perPage": _PER_PAGE,
+            "minimal_output": _p("boolean", "Return minimal repository information (default: true).", default=True),
+        },
+        ["query"],
+        read_only=True,
+    ),
 ]
 
 WEATHER_TOOL = {
@@ -740,28 +915,32 @@ def _json(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-RELEASE = _json({
-    "id": 261784520,
-    "tag_name": "v3.51.0",
-    "name": "v3.51.0",
-    "html_url": "https://github.com/openai/openai-python/releases/tag/v3.51.0",
-    "author": {"login": "stainless-app[bot]"},
-    "draft": False,
-    "prerelease": False,
-    "created_at": "2026-11-20T18:39:54Z",
-    "published_at": "2026-11-20T18:42:11Z",
-    "body": "## 3.51.0 (2026-11-20)\n\n### Features\n\n* **api:** realtime updates\n",
-})
+RELEASE = _json(
+    {
+        "id": 261784520,
+        "tag_name": "v3.51.0",
+        "name": "v3.51.0",
+        "html_url": "https://github.com/openai/openai-python/releases/tag/v3.51.0",
+        "author": {"login": "stainless-app[bot]"},
+        "draft": False,
+        "prerelease": False,
+        "created_at": "2026-11-20T18:39:54Z",
+        "published_at": "2026-11-20T18:42:11Z",
+        "body": "## 3.51.0 (2026-11-20)\n\n### Features\n\n* **api:** realtime updates\n",
+    }
+)
 NEW_REPO_ARGS = _json({"name": "voice-notes", "private": True, "autoInit": True})
-NEW_REPO = _json({
-    "id": 1093857126,
-    "name": "voice-notes",
-    "full_name": "octo-dev/voice-notes",
-    "private": True,
-    "html_url": "https://github.com/octo-dev/voice-notes",
-    "default_branch": "main",
-    "created_at": "2026-11-25T10:00:11Z",
-})
+NEW_REPO = _json(
+    {
+        "id": 1093857126,
+        "name": "voice-notes",
+        "full_name": "octo-dev/voice-notes",
+        "private": True,
+        "html_url": "https://github.com/octo-dev/voice-notes",
+        "default_branch": "main",
+        "created_at": "2026-11-25T10:00:11Z",
+    }
+)
 
 
 # ---------------------------------------------------------------------------
@@ -787,8 +966,11 @@ def approval_scenario(name: str, answer_after_ms: float, approve: bool, reason: 
     """The user asks for a new repository; the client asks the person, who answers after ``answer_after_ms``."""
     s = Script(name, {"allow": ALLOW, "ask": ASK})
     t = s.list_mcp_tools(s.open_session([github_tool()]) + 1.2, GITHUB_TOOLS)
-    t = s.user_turn(t + 1133.0, "Please create a private repository called voice-notes on my GitHub account.",
-                    spoken="Please create a private repository called voice notes on my GitHub account.")
+    t = s.user_turn(
+        t + 1133.0,
+        "Please create a private repository called voice-notes on my GitHub account.",
+        spoken="Please create a private repository called voice notes on my GitHub account.",
+    )
     resp = s.response_created(t + 3.4)
     request_id, asked = s.approval_request(t + 517.0, resp, "create_repository", NEW_REPO_ARGS)
     s.response_done(asked + 2.6, resp)
@@ -833,28 +1015,12 @@ def scenario_barge_in() -> Script:
     s = Script("barge_in", NO_POLICY)
     mic = Mic(s, s.open_session([]) + 948.0)
     mic.silence(480)
-    first_text = "Tell me about the history of the Python programming language."
-    pcm = user_speech(first_text)
-    onset = mic.say(pcm)
-    t, _ = s.speech_stopped(mic, s.speech_started(mic, onset), onset, ms(pcm), first_text)
+    t, _ = s.turn(mic, "Tell me about the history of the Python programming language.")
     resp = s.response_created(t + 3.6)
-    # The user's second onset is placed so that speech_started arrives PLAYED_MS after the first delta.
-    earliest_first_delta = t + 3.6 + 388.0 + 58.0
-    frame = math.ceil((earliest_first_delta + PLAYED_MS - 35 - mic.t0) / MIC_FRAME_MS) - 1
-    interrupted_at = mic.t0 + MIC_FRAME_MS * (frame + 1) + 35
-    first_delta = interrupted_at - PLAYED_MS
-    second_text = "Wait, just tell me who created it."
-    mic.silence(mic.b0 + MIC_FRAME_MS * frame + 20 - mic.end_ms)
-    pcm = user_speech(second_text)
-    onset = mic.say(pcm)
-    said = s.say(first_delta - 58.0, resp, LONG_ANSWER, cut_at=interrupted_at)
-    item_id = s.speech_started(mic, onset)
-    s.local(interrupted_at + 0.5, "playback.cleared", item_id=said.item_id, content_index=0,
-            played_ms=interrupted_at - said.first_delta_t)
-    s.client(interrupted_at + 0.8, "conversation.item.truncate", item_id=said.item_id, content_index=0, audio_end_ms=PLAYED_MS)
-    s.response_done(said.t_end + 0.6, resp, status="cancelled", reason="turn_detected", heard_ms=PLAYED_MS)
-    s.server(interrupted_at + 43.5, "conversation.item.truncated", item_id=said.item_id, content_index=0, audio_end_ms=PLAYED_MS)
-    t, _ = s.speech_stopped(mic, item_id, onset, ms(pcm), second_text)
+    interrupted_at = mic.pad_until_heard(t + 450.0 + PLAYED_MS)
+    said = s.say(interrupted_at - PLAYED_MS - 58.0, resp, LONG_ANSWER, cut_at=interrupted_at)
+    s.interrupt(interrupted_at, resp, said)
+    t, _ = s.turn(mic, "Wait, just tell me who created it.")
     resp = s.response_created(t + 3.5)
     said = s.say(t + 371.0, resp, "Guido van Rossum created Python.")
     s.response_done(said.t_end + 2.2, resp)
@@ -864,17 +1030,24 @@ def scenario_barge_in() -> Script:
     return s
 
 
+APPROVALS = {  # scenario: (answered after ms, approve, reason, the assistant's reply)
+    "mcp_approval_approved": (
+        2630.0,
+        True,
+        None,
+        "Done. I created the private repository voice-notes on your GitHub account.",
+    ),
+    "mcp_approval_denied": (3120.0, False, "denied by user", "Okay, I did not create the repository."),
+    "mcp_approval_timeout": (
+        30000.0,
+        False,
+        "timed out",
+        "I didn't get your approval in time, so I did not create the repository.",
+    ),
+}
 SCENARIOS: dict[str, Callable[[], Script]] = {
     "mcp_call": scenario_mcp_call,
-    "mcp_approval_approved": lambda: approval_scenario(
-        "mcp_approval_approved", 2630.0, True, None,
-        "Done. I created the private repository voice-notes on your GitHub account."),
-    "mcp_approval_denied": lambda: approval_scenario(
-        "mcp_approval_denied", 3120.0, False, "denied by user",
-        "Okay, I did not create the repository."),
-    "mcp_approval_timeout": lambda: approval_scenario(
-        "mcp_approval_timeout", 30000.0, False, "timed out",
-        "I didn't get your approval in time, so I did not create the repository."),
+    **{name: functools.partial(approval_scenario, name, *args) for name, args in APPROVALS.items()},
     "function_call": scenario_function_call,
     "barge_in": scenario_barge_in,
 }

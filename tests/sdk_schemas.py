@@ -143,7 +143,8 @@ def event_models(side: str) -> dict[str, type[pydantic.BaseModel]]:
 
 
 # A JSON value that survives every JSON library unchanged: finite, exact numbers,
-# two levels deep (hypothesis-jsonschema cannot generate recursive $refs).
+# two levels deep. The marker lets strategy() draw it natively (see there).
+JSON_VALUE_MARK = "rtproto: any JSON value"
 _SCALAR: dict[str, Any] = {
     "anyOf": [
         {"type": "null"},
@@ -155,7 +156,8 @@ _SCALAR: dict[str, Any] = {
 }
 _SHALLOW = {"anyOf": [_SCALAR, {"type": "array", "items": _SCALAR}, {"type": "object", "additionalProperties": _SCALAR}]}
 JSON_VALUE: dict[str, Any] = {
-    "anyOf": [_SCALAR, {"type": "array", "items": _SHALLOW}, {"type": "object", "additionalProperties": _SHALLOW}]
+    "$comment": JSON_VALUE_MARK,
+    "anyOf": [_SCALAR, {"type": "array", "items": _SHALLOW}, {"type": "object", "additionalProperties": _SHALLOW}],
 }
 
 _ANNOTATION_KEYS = {"title", "description", "default", "examples", "deprecated"}
@@ -207,28 +209,31 @@ def strict_event_schema(side: str, event_type: str) -> dict[str, Any]:
 # Generation
 
 _COMPOSITE_KEYS = {"$ref", "anyOf", "properties", "required", "additionalProperties", "type", "items"}
-_KEY_TEXT = st.text(st.characters(codec="utf-8"), max_size=8)
-
-
-def _has_ref(node: Any) -> bool:
-    if isinstance(node, dict):
-        return "$ref" in node or any(_has_ref(v) for v in node.values())
-    if isinstance(node, list):
-        return any(_has_ref(v) for v in node)
-    return False
+_TEXT = st.text(st.characters(codec="utf-8"), max_size=12)
+_SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(-MAX_SAFE, MAX_SAFE)
+    | st.floats(-MAX_SAFE, MAX_SAFE, allow_nan=False, allow_infinity=False)
+    | _TEXT
+)
+# Draws the same values as JSON_VALUE; from_schema would re-canonicalise its
+# nested anyOf on every draw, which is most of the cost of generating a tool list.
+_shallow = _SCALARS | st.lists(_SCALARS, max_size=3) | st.dictionaries(_TEXT, _SCALARS, max_size=3)
+json_values = _SCALARS | st.lists(_shallow, max_size=3) | st.dictionaries(_TEXT, _shallow, max_size=3)
 
 
 def strategy(schema: dict[str, Any]) -> st.SearchStrategy[Any]:
     """A hypothesis strategy for the values of a strict schema (see :func:`strict_event_schema`).
 
-    Every ``$ref``-free subschema is handed to hypothesis-jsonschema's
-    ``from_schema``. Only the nodes that hold ``$ref`` (objects, ``anyOf``,
-    arrays and maps of SDK models) are composed here, with one
-    ``st.deferred`` per ``$defs`` entry: handing the whole inlined event to
-    ``from_schema`` re-canonicalises every nested ``anyOf`` on each draw
-    (up to 0.7 s per ``session.created`` example) and cannot follow
-    recursive ``$ref``\ s. Raises ``NotImplementedError`` for a node that is
-    neither.
+    The structure (``$ref``, ``anyOf``, objects, arrays and maps) is composed
+    here, with one ``st.deferred`` per ``$defs`` entry, so recursive ``$ref``
+    chains work; every scalar leaf (strings, numbers, ``const``, ``enum`` and
+    their nullable ``anyOf`` forms) goes to hypothesis-jsonschema's
+    ``from_schema``. Handing a whole event to ``from_schema`` is far too slow
+    here: it re-canonicalises each nested object and ``anyOf`` on every draw
+    (0.6 s per ``session.created`` example). Raises ``NotImplementedError``
+    for a node it does not know how to generate.
     """
     defs = schema.get("$defs", {})
     by_name: dict[str, st.SearchStrategy[Any]] = {}
@@ -240,7 +245,9 @@ def strategy(schema: dict[str, Any]) -> st.SearchStrategy[Any]:
         return by_name[name]
 
     def build(node: dict[str, Any]) -> st.SearchStrategy[Any]:
-        if not _has_ref(node):
+        if node.get("$comment") == JSON_VALUE_MARK:
+            return json_values
+        if not _is_structure(node):
             return from_schema(node)
         if set(node) - _COMPOSITE_KEYS:
             raise NotImplementedError(f"cannot generate {sorted(set(node) - _COMPOSITE_KEYS)} in {node}")
@@ -257,12 +264,20 @@ def strategy(schema: dict[str, Any]) -> st.SearchStrategy[Any]:
             )
         if node.get("type") == "array":
             return st.lists(build(node["items"]), max_size=4)
-        if node.get("type") == "object" and isinstance(node.get("additionalProperties"), dict):
-            return st.dictionaries(_KEY_TEXT, build(node["additionalProperties"]), max_size=4)
-        raise NotImplementedError(f"cannot generate {node}")
+        return st.dictionaries(_TEXT, build(node["additionalProperties"]), max_size=4)
 
     root = {k: v for k, v in schema.items() if k != "$defs"}
     return build(root)
+
+
+def _is_structure(node: dict[str, Any]) -> bool:
+    if "$ref" in node or "properties" in node:
+        return True
+    if "anyOf" in node:
+        return any(_is_structure(sub) for sub in node["anyOf"])
+    if node.get("type") == "array":
+        return _is_structure(node.get("items", {}))
+    return node.get("type") == "object" and isinstance(node.get("additionalProperties"), dict)
 
 
 def sdk_validate(side: str, payload: dict[str, Any]) -> pydantic.BaseModel:
@@ -272,6 +287,8 @@ def sdk_validate(side: str, payload: dict[str, Any]) -> pydantic.BaseModel:
 
 __all__ = [
     "JSON_VALUE",
+    "JSON_VALUE_MARK",
+    "json_values",
     "MAX_SAFE",
     "SDK_UNIONS",
     "discriminator_key",
