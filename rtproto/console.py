@@ -35,6 +35,8 @@ class Console:
             "ProtocolViolation": lambda n: self._line("error", f"protocol: {n.message}"),
             "Truncated": lambda n: self._line("note", f"[interrupted: assistant audio cut at {n.audio_end_ms} ms]"),
             "TurnDone": self._turn_done,
+            "ToolsListed": self._tools_listed,
+            "TranscriptionFailed": lambda n: self._line("error", f"! transcription failed: {n.message}"),
         }
 
     def show(self, notice: Any) -> None:
@@ -83,6 +85,12 @@ class Console:
             return
         speaker = "you" if n.role == "user" else "assistant"
         self._line(speaker, f"{speaker} ▸ {n.text}")
+
+    def _tools_listed(self, n: Any) -> None:
+        if n.failed:
+            self._line("error", f"! listing the tools of {n.server_label} failed")
+        else:
+            self._line("note", f"[{n.server_label} tools: {', '.join(n.tools)}]")
 
     def _tool_call(self, n: Any) -> None:
         where = f"{n.server_label}." if getattr(n, "server_label", None) else ""

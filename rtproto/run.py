@@ -33,7 +33,8 @@ def _talk_parser(sub: Any) -> None:
     p.add_argument("--output", metavar="FILE.wav", help="write the assistant's audio here instead of the speaker")
     p.add_argument("--text", action="store_true", help="type messages (standard input) instead of speaking")
     p.add_argument("--headphones", action="store_true", help="keep the microphone open while the assistant speaks")
-    p.add_argument("--mcp", action="append", default=[], metavar="LABEL=URL", help="a remote MCP server (repeatable)")
+    p.add_argument("--mcp", action="append", default=[], type=_mcp_spec, metavar="LABEL=URL",
+                   help="a remote MCP server (repeatable)")
     p.add_argument("--mcp-token-env", metavar="VAR", help="environment variable holding the MCP servers' token")
     p.add_argument("--allow", action="append", default=[], metavar="TOOL", help="MCP tool allowed without asking")
     p.add_argument("--ask", action="append", default=[], metavar="TOOL", help="MCP tool that needs your yes")
@@ -47,6 +48,17 @@ def _talk_parser(sub: Any) -> None:
     p.add_argument("--demo", action="store_true", help="talk to the built-in local server (the default without an API key)")
     p.add_argument("--list-devices", action="store_true", help="list audio devices and exit")
     p.add_argument("-v", "--verbose", action="count", default=0)
+
+
+def _mcp_spec(spec: str) -> str:
+    # A malformed --mcp is a usage error (exit 2), reported before anything starts.
+    from .talk import parse_mcp
+
+    try:
+        parse_mcp(spec, None)
+    except RtprotoError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--mcp ")) from None
+    return spec
 
 
 def _replay_parser(sub: Any) -> None:

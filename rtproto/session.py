@@ -39,11 +39,13 @@ What the core tracks, and the rules it applies:
   its completion owes no follow-up. Without a policy everything is allowed.
 * **Function tools.** A ``function_call`` of a registered name becomes a
   ``CallFunction``; an unknown name is answered at once with an error output.
+  (These tool rules live in :class:`rtproto.policy.ToolRules`, mixed in here.)
 * **Playback and barge-in.** Audio received per assistant content part is counted
   from the base64 length (never decoded) and the output format. When the user
   starts speaking, every part that may still be playing gets a ``ClearPlayback``;
   the edge reports what was really played and the core truncates the item there
-  (once per item, never past what was received).
+  (once per item, never past what was received). ``playback_progress`` lets the
+  edge say a part was played out, so a later barge-in leaves it alone.
 * **Items** are kept in conversation order (``previous_item_id``). Every item
   event may repeat (``response.output_item.done`` then ``conversation.item.done``,
   and the items of ``response.done``), so each decision is taken on the first
@@ -103,7 +105,7 @@ _STREAM_EVENTS = frozenset(
 def audio_bytes(b64: str) -> int:
     """The decoded size of base64 text, from its length and padding (nothing is decoded)."""
     padding = 2 if b64.endswith("==") else 1 if b64.endswith("=") else 0
-    return len(b64) * 3 // 4
+    return len(b64) * 3 // 4 - padding
 
 
 def bytes_per_ms(audio_format: Any) -> float:
@@ -392,8 +394,6 @@ class Session(ToolRules):
     def _start_turn(self, now_ms: float) -> None:
         if self._anchor is None:
             self._anchor = now_ms
-
-    # -- tools and approvals ---------------------------------------------------
 
     def _first(self, what: str, key: str) -> bool:
         if (what, key) in self._seen:

@@ -255,13 +255,13 @@ TALLY: collections.Counter = collections.Counter()
 def _report_tally(request: pytest.FixtureRequest):
     yield
     if TALLY:
-        reporter = request.config.pluginmanager.get_plugin("terminalreporter")
         line = (f"conformance: {sum(TALLY.values())} SDK-valid payloads round-tripped over "
                 f"{len(TALLY)} GA event types ({sum(1 for s, _ in TALLY if s == 'server')} server, "
                 f"{sum(1 for s, _ in TALLY if s == 'client')} client)")
-        if reporter is not None:
-            reporter.write_line(line)
-        print(line)
+        capture = request.config.pluginmanager.get_plugin("capturemanager")
+        reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+        with capture.global_and_fixture_disabled():
+            reporter.write_line("\n" + line)
 
 
 def strategy_errors() -> dict[tuple[str, str], str]:

@@ -342,7 +342,7 @@ def test_mcp_error_is_reported_as_text(server):
     assert sent_types(out) == ["response.create"]
 
 
-def test_followup_is_dropped_when_the_server_starts_a_response_itself(server):
+def test_no_duplicate_when_the_server_goes_on_by_itself_while_a_person_decides(server):
     session = Session(policy=ToolPolicy(allow={"search"}, ask={"create_repo"}))
     out = feed(session, server.created("resp_1"), server.output_item("resp_1", mcp_call(output="ok")),
                server.output_item("resp_1", approval_request()), server.done("resp_1"))
@@ -487,6 +487,18 @@ def test_call_of_a_denied_tool_is_a_violation_and_cancels_once(server):
     assert sent(out) == [{"type": "response.cancel", "response_id": "resp_1"}]
     out = feed(session, server.done("resp_1", status="cancelled"))
     assert sent(out) == []  # the violating call owes no follow-up
+
+
+def test_one_cancel_per_response_however_many_violations(server):
+    session = Session(policy=ToolPolicy())
+    out = feed(session, server.created("resp_1"), server.output_item("resp_1", mcp_call("mcp_1", name="a")),
+               server.output_item("resp_1", mcp_call("mcp_2", name="b")))
+    assert len(of(out, PolicyViolation)) == 2
+    assert sent_types(out) == ["response.cancel"]
+    session2 = Session(policy=ToolPolicy())
+    feed(session2, server.created("resp_1"))
+    session2.send(ResponseCancel())  # the app cancelled first
+    assert sent(feed(session2, server.output_item("resp_1", mcp_call(name="a")))) == []
 
 
 def test_call_of_an_ask_tool_is_no_violation(server):
