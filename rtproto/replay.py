@@ -32,6 +32,8 @@ A recorded client event is *derived* when it is
 Everything else (``session.update``, audio appends, commits, clears, other items)
 is app-originated.
 
+Only GA transcripts are replayed for now: the session core handles GA events.
+
 Expected and produced events are compared as sequences, in order, ignoring
 ``event_id``, the generated ``id`` of approval responses, a ``null`` ``reason``,
 and audio bytes. Each difference becomes a human-readable mismatch naming the
@@ -128,9 +130,13 @@ def replay(
     (none: allow everything); ``function_tools`` defaults to the function tools of
     the recorded ``session.update`` events. ``strict`` makes server misbehaviour a
     mismatch (the event is skipped) instead of a ``ProtocolViolation`` notice.
+    Only GA transcripts can be replayed for now (:class:`TranscriptError` otherwise).
     """
     if not isinstance(transcript, Transcript):
         transcript = read_transcript(transcript)
+    if transcript.api != "ga":
+        raise TranscriptError(f"replay supports GA transcripts only, this one has api {transcript.api!r}",
+                              line=1, path=transcript.path)
     if policy is None:
         policy = _header_policy(transcript)
     if function_tools is None:

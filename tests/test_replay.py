@@ -377,6 +377,11 @@ def test_bad_header_policy(tmp_path):
         replay(transcript)
 
 
+def test_beta_transcripts_are_refused_for_now():
+    with pytest.raises(TranscriptError, match="transcript:1: replay supports GA transcripts only.*'beta'"):
+        replay(Script(api="beta").start().build())
+
+
 # ---------------------------------------------------------------------------
 # Recorded fixtures
 
