@@ -197,6 +197,11 @@ class Session(ToolRules):
         return self._active
 
     @property
+    def busy(self) -> bool:
+        """True while a response runs or is owed, or a tool or a person is still to answer."""
+        return bool(self._active or self._requested or self._followup or self._calls or self._approvals)
+
+    @property
     def audio_received_ms(self) -> dict[tuple[str, int], float]:
         """Milliseconds of assistant audio received per ``(item_id, content_index)``."""
         return {key: part.received_ms for key, part in self._parts.items()}
