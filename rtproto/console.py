@@ -23,6 +23,8 @@ class Console:
             color = self.out.isatty() and "NO_COLOR" not in os.environ
         self.color = color
         self._streaming: str | None = None  # item id whose deltas are being printed
+        self._asking: str | None = None  # a question waiting for its answer
+        self._asked = False  # ... shown on the last line, the cursor after it
         self._handlers: dict[str, Callable[[Any], None]] = {
             "TranscriptDelta": self._delta,
             "TranscriptDone": self._done,
@@ -54,14 +56,27 @@ class Console:
         self._line("error", f"warning: {message}")
 
     def prompt(self, text: str) -> None:
-        """Ask the person something; the answer is read from standard input."""
+        """Ask the person something; the answer is read from standard input.
+
+        Lines shown before the answer go below the question, which is then asked again.
+        """
         self._end_stream()
-        self.out.write(self._paint("approval", text))
+        self._close_question()
+        self._asking = text
+        self._show_question()
         self.out.flush()
+
+    def answered(self, answer: str, echo: bool) -> None:
+        """The question was answered with ``answer`` (``echo``: show it, the terminal did not)."""
+        if self._asking is not None and self._asked:
+            self.out.write(f"{answer}\n" if echo else "")
+            self.out.flush()
+        self._asking, self._asked = None, False
 
     def summary(self, session: Any) -> None:
         """The end-of-session summary of a finished core Session."""
         self._end_stream()
+        self._close_question()
         for line in summary_lines(session):
             self._line("note", line)
 
@@ -72,6 +87,7 @@ class Console:
             return
         if self._streaming != n.item_id:
             self._end_stream()
+            self._leave_question()
             self.out.write(self._paint("assistant", "assistant ▸ "))
             self._streaming = n.item_id
         self.out.write(n.delta)
@@ -81,6 +97,7 @@ class Console:
         if self._streaming == n.item_id:
             self.out.write("\n")
             self._streaming = None
+            self._show_question()
             self.out.flush()
             return
         speaker = "you" if n.role == "user" else "assistant"
@@ -105,6 +122,7 @@ class Console:
         self._line("approval", f"? approval requested: {r.server_label}.{r.name}({r.arguments})")
 
     def _approval_answered(self, n: Any) -> None:
+        self._close_question()  # answered without a line from the person (timeout, end of input)
         verdict = "approved" if n.approve else "denied"
         why = f" ({n.reason})" if n.reason else ""
         self._line("approval", f"  ↳ {n.name or n.approval_request_id}: {verdict} by {n.by}{why}")
@@ -128,8 +146,25 @@ class Console:
 
     def _line(self, kind: str, text: str) -> None:
         self._end_stream()
+        self._leave_question()
         self.out.write(self._paint(kind, text) + "\n")
+        self._show_question()
         self.out.flush()
+
+    def _show_question(self) -> None:
+        if self._asking is not None and not self._asked:
+            self.out.write(self._paint("approval", self._asking))
+            self._asked = True
+
+    def _leave_question(self) -> None:
+        # Moves off the question's line so that other output does not run into it.
+        if self._asked:
+            self.out.write("\n")
+            self._asked = False
+
+    def _close_question(self) -> None:
+        self._leave_question()
+        self._asking = None
 
     def _paint(self, kind: str, text: str) -> str:
         return f"\x1b[{_COLORS[kind]}m{text}\x1b[0m" if self.color else text

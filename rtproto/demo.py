@@ -55,7 +55,7 @@ async def run_demo(opts: Any, transcript: Path, *, explicit: bool = False) -> in
     async def approve_as_recorded(request: Any) -> tuple[bool, str | None]:
         approve, reason = answers.get(request.id, (False, "not in the recording"))
         console.prompt(f"approve {request.server_label}.{request.name}({request.arguments})? [y/N] ")
-        console.info(f"{'y' if approve else 'n'}  (demo: answered as recorded)")
+        console.answered(f"{'y' if approve else 'n'}  (demo: answered as recorded)", True)
         return approve, reason
 
     header = read_transcript(transcript).header

@@ -20,6 +20,7 @@ from typing import Any, AsyncIterator, Awaitable, Callable, Protocol
 
 from . import codec, events
 from .actions import AskApproval, CallFunction, ClearPlayback, Send
+from .errors import ConnectionClosed
 from .session import Session
 
 logger = logging.getLogger("rtproto.driver")
@@ -155,7 +156,7 @@ class Driver:
             if not self.headphones:
                 self.source.muted = self.sink.is_playing  # half-duplex echo guard
             append = events.InputAudioBufferAppend(audio=codec.pcm16_to_b64(chunk))
-            await self.conn.send(events.encode(append))
+            await self._send(events.encode(append))
 
     async def _text_loop(self, lines: AsyncIterator[str]) -> None:
         async for line in lines:
@@ -175,7 +176,7 @@ class Driver:
         for output in outputs:
             match output:
                 case Send(event=event):
-                    await self.conn.send(events.encode(event))
+                    await self._send(events.encode(event))
                 case ClearPlayback(item_id=item_id, content_index=index):
                     await self._clear_playback(item_id, index)
                 case AskApproval(request=request):
@@ -184,6 +185,12 @@ class Driver:
                     self._spawn(self._call_function(call_id, name, arguments))
                 case _:
                     self.display.show(output)
+
+    async def _send(self, frame: bytes) -> None:
+        try:
+            await self.conn.send(frame)
+        except ConnectionClosed:
+            pass  # the peer closed: the receive loop reports how (a normal close is no error)
 
     async def _clear_playback(self, item_id: str, index: int) -> None:
         played = self.sink.clear().get((item_id, index), 0)

@@ -83,7 +83,11 @@ def _serve_parser(sub: Any) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser (talk, replay, serve, diff, check)."""
-    parser = argparse.ArgumentParser(prog="python -m rtproto.run", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m rtproto.run",
+        description="rtproto: talk to the OpenAI Realtime API, and record, replay, serve, diff and check its transcripts.",
+        epilog="With no command, 'talk' runs; without OPENAI_API_KEY it runs the offline demo. "
+               "'python -m rtproto.run COMMAND --help' describes each command.")
     sub = parser.add_subparsers(dest="command", metavar="{talk,replay,serve,diff,check}")
     _talk_parser(sub)
     _replay_parser(sub)
@@ -107,6 +111,9 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_dispatch(args))
     except KeyboardInterrupt:
         return 0
+    except BrokenPipeError:  # the reader of our output went away (`... | head`)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return 1
     except AuthenticationError as exc:
         print(f"error: {exc}. Check OPENAI_API_KEY.", file=sys.stderr)
     except ConnectionClosed as exc:

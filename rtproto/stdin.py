@@ -2,8 +2,10 @@
 
 A daemon thread reads lines (so a blocked read never holds up the event loop
 or the interpreter's exit) and hands each one to the oldest waiting approval,
-or else to the typed-message stream. End of input denies every approval that
-is waiting or still to come, and ends the message stream.
+or else to the typed-message stream. Without a message stream (a spoken
+conversation) a line typed before an approval is asked answers the next one,
+so answers can be piped in. End of input denies every approval that is
+waiting or still to come, and ends the message stream.
 """
 
 from __future__ import annotations
@@ -19,11 +21,22 @@ YES = frozenset({"y", "yes"})
 
 
 class StdinReader:
-    """Routes lines from ``stream`` to approvals first, then to :meth:`lines`."""
+    """Routes lines from ``stream`` to approvals first, then to :meth:`lines`.
 
-    def __init__(self, stream: TextIO | None = None, prompt: Callable[[str], None] | None = None):
+    ``prompt(text)`` shows a question; ``answered(line, echo)`` is told the line
+    that answered it (``echo``: the terminal did not show it after the question,
+    because input is not a terminal or the line was typed ahead). With
+    ``answers_ahead`` (no :meth:`lines` reader) lines typed ahead answer the
+    next approvals, in order; blank ones are skipped.
+    """
+
+    def __init__(self, stream: TextIO | None = None, prompt: Callable[[str], None] | None = None,
+                 answered: Callable[[str, bool], None] | None = None, *, answers_ahead: bool = False):
         self._stream = stream if stream is not None else sys.stdin
         self._prompt = prompt or (lambda text: print(text, end="", flush=True))
+        self._answered = answered or (lambda line, echo: None)
+        self._answers_ahead = answers_ahead
+        self._terminal = _isatty(self._stream)
         self._waiting: collections.deque[asyncio.Future[str | None]] = collections.deque()
         self._texts: asyncio.Queue[str | None] = asyncio.Queue()
         self._eof = False
@@ -62,20 +75,37 @@ class StdinReader:
     async def approve(self, request: Any) -> tuple[bool, str | None]:
         """Ask about one approval request; ``y``/``yes`` approves, anything else denies."""
         self._prompt(f"approve {request.server_label}.{request.name}({request.arguments})? [y/N] ")
-        if self._eof:
-            return False, "end of input"
-        future: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
-        self._waiting.append(future)
-        try:
-            answer = await future
-        finally:
-            if not future.done():
-                future.cancel()
+        answer = self._typed_ahead()
+        if answer is not None:
+            self._answered(answer, True)
+        elif not self._eof:
+            answer = await self._next_line()
+            if answer is not None:
+                self._answered(answer, not self._terminal)
         if answer is None:
             return False, "end of input"
         if answer.strip().lower() in YES:
             return True, None
         return False, "denied by user"
+
+    async def _next_line(self) -> str | None:
+        future: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
+        self._waiting.append(future)
+        try:
+            return await future
+        finally:
+            if not future.done():
+                future.cancel()
+
+    def _typed_ahead(self) -> str | None:
+        while self._answers_ahead and not self._texts.empty():
+            line = self._texts.get_nowait()
+            if line is None:  # end of input: keep the mark
+                self._texts.put_nowait(None)
+                return None
+            if line.strip():
+                return line
+        return None
 
     async def lines(self) -> AsyncIterator[str]:
         """Typed lines that no approval took, until end of input."""
@@ -87,3 +117,9 @@ def _resolve(future: asyncio.Future, value: Any) -> None:
     if not future.done():
         future.set_result(value)
 
+
+def _isatty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError, OSError):
+        return False

@@ -240,7 +240,8 @@ async def converse(opts: TalkOptions, *, url: str, api_key: str | None, console:
             async with connect(url, api_key=api_key, recorder=_recorder(writer)) as conn:
                 driver = Driver(conn, core, sink, console, source=source, approver=approver,
                                 tools={name: fn for name, fn, _ in functions}, recorder=writer,
-                                approval_timeout=opts.approval_timeout, headphones=opts.headphones)
+                                approval_timeout=opts.approval_timeout,
+                                headphones=opts.headphones or not _echo_path(source, sink))
                 await driver.run(session_config, text_lines)
             _record_close(writer, 1000, "", "client")
         except ConnectionClosed as exc:
@@ -253,6 +254,13 @@ async def converse(opts: TalkOptions, *, url: str, api_key: str | None, console:
             _close_quietly(source, sink)
             console.summary(core)
     return core
+
+
+def _echo_path(source: Any, sink: Any) -> bool:
+    # Only a microphone can hear a speaker; a WAV file is never muted while the assistant speaks.
+    from .audio import Microphone, Speaker
+
+    return isinstance(source, Microphone) and isinstance(sink, Speaker)
 
 
 def _record_close(writer: Any, code: int | None, reason: str, by: str) -> None:
@@ -274,7 +282,7 @@ async def talk(opts: TalkOptions, *, api_key: str | None) -> int:
 
     url = with_model(opts.url, opts.model) if opts.url else realtime_url(opts.model)
     console = Console()
-    reader = StdinReader(prompt=console.prompt).start()
+    reader = StdinReader(prompt=console.prompt, answered=console.answered, answers_ahead=not opts.text).start()
     sink = open_sink(opts)
     source = open_source(opts)
     console.info(f"connecting to {url.split('?')[0]} ({opts.model}); Ctrl-C ends the conversation")

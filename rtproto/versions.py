@@ -13,7 +13,11 @@ dropped (:data:`ONLY_IN_GA`). Objects whose layout differs (session, response,
 ``response.create`` parameters) are mapped field by field through
 :class:`_Field` rows, read one way for beta -> GA and the other for GA -> beta;
 a field without a row is dropped with a note (a dropped ``null`` goes without
-one: it carried nothing).
+one: it carried nothing). Beta items are one flat shape, GA items one shape per
+``type``: an item GA cannot hold, or beta cannot (MCP), is dropped with a note,
+and with it the event that carries it, or just the entry of ``response.output``.
+GA's ``conversation.item.added`` becomes beta's ``conversation.item.created``
+(:data:`EVENT_SUBSTITUTES_GA_TO_BETA`), once per item.
 
 Some facts span events: ``response.function_call_arguments.done`` has a
 ``name`` only in GA, filled from the ``function_call`` item seen earlier with
@@ -301,7 +305,10 @@ def _modalities_to_ga(value: list[str], ctx: _Ctx, where: str) -> list[str]:
     if "audio" not in value:
         return value
     if "text" in value:
-        ctx.note(f'{where}: ["text", "audio"] became output_modalities ["audio"] (GA allows one; audio comes with its transcript)')
+        ctx.note(
+            f'{where}: ["text", "audio"] became output_modalities ["audio"]'
+            " (GA allows one; audio comes with its transcript)"
+        )
     return ["audio"]
 
 
@@ -393,7 +400,8 @@ def _tools_to_beta(value: list[JSON], ctx: _Ctx, where: str) -> list[JSON]:
         if tool.get("type", "function") in ("function", None):
             kept.append(_pick(tool, _FUNCTION_TOOL_FIELDS, ctx, f"{where}[{i}]"))
         else:
-            ctx.note(f"{where}[{i}]: dropped ({tool.get('type')} tool {tool.get('server_label', '')!r}: beta has function tools only)")
+            label = tool.get("server_label", "")
+            ctx.note(f"{where}[{i}]: dropped ({tool.get('type')} tool {label!r}: beta has function tools only)")
     return kept
 
 
@@ -410,11 +418,14 @@ def _tool_choice_to_ga(value: str, ctx: _Ctx, where: str) -> Any:
 def _tool_choice_to_beta(value: Any, ctx: _Ctx, where: str) -> Any:
     if isinstance(value, str):
         return value
-    ctx.note(f"{where}: dropped (beta tool_choice is a string; cannot force {value.get('type')} {value.get('name')!r})")
+    forced = f"{value.get('type')} {value.get('name')!r}"
+    ctx.note(f"{where}: dropped (beta tool_choice is a string; cannot force {forced})")
     return _DROP
 
 
-_USAGE_FIELDS = frozenset({"input_token_details", "input_tokens", "output_token_details", "output_tokens", "total_tokens"})
+_USAGE_FIELDS = frozenset(
+    {"input_token_details", "input_tokens", "output_token_details", "output_tokens", "total_tokens"}
+)
 _INPUT_TOKEN_FIELDS = frozenset({"audio_tokens", "cached_tokens", "text_tokens"})
 
 
@@ -572,31 +583,25 @@ def _parts_to_beta(parts: list[JSON], role: str | None, ctx: _Ctx, where: str) -
     return out
 
 
-def _items_to_ga(items: list[JSON], ctx: _Ctx, where: str) -> list[JSON]:
-    translated = (_item_to_ga(item, ctx, f"{where}[{i}]") for i, item in enumerate(items))
-    return [item for item in translated if item is not None]
+def _each(translate_item: Callable[..., JSON | None], **options: Any) -> Conv:
+    # A list converter: every item translated, the untranslatable ones left out (with their notes).
+    def convert(items: list[JSON], ctx: _Ctx, where: str) -> list[JSON]:
+        translated = (translate_item(item, ctx, f"{where}[{i}]", **options) for i, item in enumerate(items))
+        return [item for item in translated if item is not None]
 
-
-def _input_to_ga(items: list[JSON], ctx: _Ctx, where: str) -> list[JSON]:
-    translated = (_item_to_ga(item, ctx, f"{where}[{i}]", references=True) for i, item in enumerate(items))
-    return [item for item in translated if item is not None]
-
-
-def _items_to_beta(items: list[JSON], ctx: _Ctx, where: str) -> list[JSON]:
-    translated = (_item_to_beta(item, ctx, f"{where}[{i}]") for i, item in enumerate(items))
-    return [item for item in translated if item is not None]
+    return convert
 
 
 _RESPONSE_COMMON = ("id", "conversation_id", "max_output_tokens", "metadata", "object", "status", "status_details")
 _RESPONSE_FIELDS = [
     *map(_same, _RESPONSE_COMMON),
     _same("usage", None, _usage_to_beta),
-    _same("output", _items_to_ga, _items_to_beta),
+    _same("output", _each(_item_to_ga), _each(_item_to_beta)),
     *_OUTPUT_FIELDS,
 ]
 _RESPONSE_CREATE_FIELDS = [
     *map(_same, ("conversation", "instructions", "metadata")),
-    _same("input", _input_to_ga, _items_to_beta),
+    _same("input", _each(_item_to_ga, references=True), _each(_item_to_beta)),
     _Field("max_response_output_tokens", ("max_output_tokens",)),
     *_OUTPUT_FIELDS,
     *_TOOL_FIELDS,
@@ -629,20 +634,23 @@ def _session_event_to_beta(event: JSON, ctx: _Ctx) -> JSON | None:
     return {**_renamed(event, new_type), "session": _session_to_beta(session, ctx, _TRANSCRIPTION_SESSION_FIELDS)}
 
 
-def _item_event_to_ga(event: JSON, ctx: _Ctx) -> JSON | None:
-    item = _item_to_ga(event["item"], ctx, "$.item")
-    if item is None:
-        ctx.note("$.item: event dropped")
-        return None
-    return {**event, "item": item}
+Handler = Callable[[JSON, _Ctx], JSON | None]
 
 
-def _item_event_to_beta(event: JSON, ctx: _Ctx) -> JSON | None:
-    item = _item_to_beta(event["item"], ctx, "$.item")
-    if item is None:
-        ctx.note("$.item: event dropped")
-        return None
-    return {**event, "item": item}
+def _with_item(translate_item: Callable[[JSON, _Ctx, str], JSON | None]) -> Handler:
+    # A handler for events that carry one `item`: no item, no event.
+    def handler(event: JSON, ctx: _Ctx) -> JSON | None:
+        item = translate_item(event["item"], ctx, "$.item")
+        if item is None:
+            ctx.note("$.item: event dropped")
+            return None
+        return {**event, "item": item}
+
+    return handler
+
+
+_item_event_to_ga = _with_item(_item_to_ga)
+_item_event_to_beta = _with_item(_item_to_beta)
 
 
 def _item_created_to_beta(event: JSON, ctx: _Ctx) -> JSON | None:
@@ -657,26 +665,21 @@ def _item_created_to_beta(event: JSON, ctx: _Ctx) -> JSON | None:
     return out
 
 
-def _response_event_to_ga(event: JSON, ctx: _Ctx) -> JSON:
-    return {**event, "response": _to_ga(event["response"], _RESPONSE_FIELDS, ctx, "$.response", _REASONS)}
+def _reshaping(key: str, fields: list[_Field], mapper: Callable[..., JSON]) -> Handler:
+    # A handler for events whose object under `key` is mapped field by field (absent or null stays so).
+    def handler(event: JSON, ctx: _Ctx) -> JSON:
+        obj = event.get(key)
+        if not isinstance(obj, dict):
+            return event
+        return {**event, key: mapper(obj, fields, ctx, f"$.{key}", _REASONS)}
+
+    return handler
 
 
-def _response_event_to_beta(event: JSON, ctx: _Ctx) -> JSON:
-    return {**event, "response": _to_beta(event["response"], _RESPONSE_FIELDS, ctx, "$.response", _REASONS)}
-
-
-def _response_create_to_ga(event: JSON, ctx: _Ctx) -> JSON:
-    params = event.get("response")
-    if not isinstance(params, dict):
-        return event
-    return {**event, "response": _to_ga(params, _RESPONSE_CREATE_FIELDS, ctx, "$.response", _REASONS)}
-
-
-def _response_create_to_beta(event: JSON, ctx: _Ctx) -> JSON:
-    params = event.get("response")
-    if not isinstance(params, dict):
-        return event
-    return {**event, "response": _to_beta(params, _RESPONSE_CREATE_FIELDS, ctx, "$.response", _REASONS)}
+_response_event_to_ga = _reshaping("response", _RESPONSE_FIELDS, _to_ga)
+_response_event_to_beta = _reshaping("response", _RESPONSE_FIELDS, _to_beta)
+_response_create_to_ga = _reshaping("response", _RESPONSE_CREATE_FIELDS, _to_ga)
+_response_create_to_beta = _reshaping("response", _RESPONSE_CREATE_FIELDS, _to_beta)
 
 
 def _arguments_done_to_ga(event: JSON, ctx: _Ctx) -> JSON:
@@ -698,7 +701,7 @@ def _transcription_completed_to_beta(event: JSON, ctx: _Ctx) -> JSON:
 
 _ITEM_EVENTS = ("conversation.item.retrieved", "response.output_item.added", "response.output_item.done")
 
-_HANDLERS: dict[tuple[str, str], dict[str, Callable[[JSON, _Ctx], JSON | None]]] = {
+_HANDLERS: dict[tuple[str, str], dict[str, Handler]] = {
     ("beta", "server"): {
         "session.created": _session_event_to_ga,
         "session.updated": _session_event_to_ga,

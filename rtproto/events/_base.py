@@ -87,21 +87,33 @@ class OneOf:
                 return cls.default
             if "type" not in obj:
                 raise ValueError("Object missing required field `type`")
+        for field in cls.key_fields:
+            value = obj.get(field)
+            if not (isinstance(value, str) or value is None):
+                # The " - at `...`" suffix lets format_validation_error extend the outer path.
+                raise TypeError(f"Expected str, got {_json_kind(value)} - at `$.{field}`")
         key = tuple(obj.get(f) for f in cls.key_fields) if len(cls.key_fields) > 1 else obj["type"]
         member = cls.variants.get(key)
+        if member is None and len(cls.key_fields) > 1:
+            # A type without roles ignores a stray `role`, like any unknown field.
+            member = cls.variants.get((key[0],) + (None,) * (len(key) - 1))
         if member is None:
-            raise ValueError(f"Invalid {cls.__name__} {_describe_key(cls.key_fields, key)}")
+            raise ValueError(f"Invalid {cls.__name__} {cls._describe_key(key)}")
         return member
 
-
-def _describe_key(fields: tuple[str, ...], key: Any) -> str:
-    if len(fields) == 1:
-        return f"type {key!r}"
-    return ", ".join(f"{f} {v!r}" for f, v in zip(fields, key))
+    @classmethod
+    def _describe_key(cls, key: Any) -> str:
+        if len(cls.key_fields) == 1:
+            return f"type {key!r}"
+        # Name the role only when the type is one that has roles ("message").
+        if not any(k[0] == key[0] and k[1:] != key[1:] for k in cls.variants):
+            return f"type {key[0]!r}"
+        return ", ".join(f"{f} {v!r}" for f, v in zip(cls.key_fields, key))
 
 
 def _json_kind(obj: Any) -> str:
-    return {list: "array", int: "int", float: "float", bool: "bool", type(None): "null"}.get(type(obj), type(obj).__name__)
+    kinds = {dict: "object", list: "array", str: "str", int: "int", float: "float", bool: "bool", type(None): "null"}
+    return kinds.get(type(obj), type(obj).__name__)
 
 
 def enc_hook(obj: Any) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Iterable, Union
 
 import msgspec
@@ -17,6 +18,9 @@ class _TypeProbe(msgspec.Struct):
 
 _probe = msgspec.json.Decoder(_TypeProbe)
 _any = msgspec.json.Decoder()
+# A `type` written first, the way servers and SDKs write it; read without
+# parsing, for frames too deeply nested to parse at all.
+_LEADING_TYPE = re.compile(rb'\s*\{\s*"type"\s*:\s*"([^"\\]{1,200})"')
 
 
 class EventDecoder:
@@ -38,8 +42,18 @@ class EventDecoder:
         try:
             return self._decoder.decode(data)
         except msgspec.ValidationError as exc:
-            return self._recover(data, exc)
-        except (msgspec.DecodeError, TypeError, ValueError, RecursionError) as exc:
+            invalid = exc
+        except RecursionError:
+            raise _too_deep(data) from None
+        except (msgspec.DecodeError, TypeError, ValueError) as exc:
+            raise ProtocolError(f"invalid JSON: {exc}") from None
+        try:
+            return self._recover(data, invalid)
+        except RecursionError:
+            raise _too_deep(data) from None
+        except ProtocolError:
+            raise
+        except ValueError as exc:  # bad JSON or UTF-8 past the point where validation failed
             raise ProtocolError(f"invalid JSON: {exc}") from None
 
     def _recover(self, data: bytes | str, exc: msgspec.ValidationError) -> Any:
@@ -53,3 +67,11 @@ class EventDecoder:
         message, path = format_validation_error(str(exc))
         where = f" at {path}" if path else ""
         raise ProtocolError(f"{event_type}: {message}{where}", event_type=event_type, path=path) from None
+
+
+def _too_deep(data: bytes | str) -> ProtocolError:
+    head = data[:300].encode("utf-8", "replace") if isinstance(data, str) else bytes(data[:300])
+    match = _LEADING_TYPE.match(head)
+    event_type = match.group(1).decode("utf-8", "replace") if match else None
+    prefix = f"{event_type}: " if event_type else ""
+    return ProtocolError(f"{prefix}JSON nested too deeply to decode", event_type=event_type)
