@@ -354,7 +354,8 @@ def test_session_update_round_trips_through_the_client_decoder() -> None:
          b'{"type":"response.create","response":{"conversation":"none","input":[{"id":"item_1",'
          b'"type":"item_reference"}],"output_modalities":["text"]}}'),
     ],
-    ids=lambda v: v.type if hasattr(v, "type") else "",
+    ids=["response.create-empty", "input_audio_buffer.commit", "response.cancel", "input_audio_buffer.append",
+         "conversation.item.truncate", "function_call_output", "mcp_approval_response", "response.create-params"],
 )
 def test_events_built_in_code_encode_only_the_fields_set(event: Any, expected: bytes) -> None:
     assert encode(event) == expected
@@ -443,6 +444,11 @@ ITEM_DONE = {"type": "conversation.item.done", "event_id": "e"}
          + b"[" * 10_000 + b"]" * 10_000 + b"}]}}",
          "session.created: JSON nested too deeply to decode", "session.created", None),
     ],
+    ids=["wrong-field-type", "missing-required-field", "bad-nested-item-text", "unknown-item-type",
+         "unknown-message-role", "item-type-not-a-string", "bad-tool-choice", "mcp-tool-without-label",
+         "float-for-int", "number-out-of-range", "missing-type", "not-an-object", "type-not-a-string",
+         "empty", "truncated", "malformed", "10000-nested-arrays", "10000-nested-in-response",
+         "10000-nested-in-tool-parameters"],
 )
 def test_bad_server_frames_name_the_event_type_and_path(data: bytes, message: str, event_type: str | None,
                                                        path: str | None) -> None:
@@ -464,6 +470,8 @@ def test_bad_server_frames_name_the_event_type_and_path(data: bytes, message: st
         b"   ",
         b"null",
     ],
+    ids=["not-utf8", "byte-order-mark", "trailing-nul", "escaped-lone-surrogate", "not-utf8-in-unknown-event",
+         "str-with-lone-surrogate", "blank", "null"],
 )
 def test_undecodable_bytes_are_protocol_errors(data: bytes | str) -> None:
     with pytest.raises(ProtocolError, match="^(invalid JSON|not an event)"):
@@ -494,6 +502,7 @@ def test_huge_integers_are_kept_exactly() -> None:
         (decode_client, {"type": "session.created", "event_id": "e", "session": {"type": "realtime"}}),  # wrong side
         (decode_client, {"type": "input_audio_buffer.prepend", "audio": 1}),
     ],
+    ids=["new-server-type", "beta-name-on-ga", "server-type-on-client", "new-client-type"],
 )
 def test_unknown_types_decode_to_unknown_event_and_re_encode_unchanged(decode: Any, payload: dict) -> None:
     data = frame(payload)
