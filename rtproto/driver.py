@@ -75,6 +75,7 @@ class Driver:
         self._cleared: set[tuple[str, int]] = set()
         self._resamplers: dict[tuple[str, int], codec.Resampler] = {}
         self._background: set[asyncio.Task] = set()
+        self._failed: asyncio.Future[None] | None = None  # set by run()
 
     def now_ms(self) -> float:
         """Milliseconds since the driver started (the core's clock)."""
@@ -85,8 +86,9 @@ class Driver:
 
         Returns on a normal close by the server, or when ``text_lines`` ends and
         no response is running; raises :class:`rtproto.errors.ConnectionClosed`
-        on an abnormal close.
+        on an abnormal close, and the error of a failed approval or function step.
         """
+        self._failed = asyncio.get_running_loop().create_future()
         await self.apply(self.session.start(session_config, now_ms=self.now_ms()))
         receiver = asyncio.create_task(self._receive_loop(), name="rtproto-receive")
         helpers = []
@@ -101,17 +103,25 @@ class Driver:
             for task in [receiver, *helpers, *self._background]:
                 task.cancel()
             await asyncio.gather(receiver, *helpers, *self._background, return_exceptions=True)
+            if self._failed.done():
+                self._failed.exception()  # retrieved: a failure after the end is not reported
 
     async def _until_done(self, receiver: asyncio.Task, helpers: list[asyncio.Task], text_mode: bool) -> None:
+        # Ends with the receiver, or once typed input has ended and the conversation settled;
+        # a failure of any task (an abnormal close, a broken screen, a bug) is raised at once.
         text_task = helpers[-1] if text_mode else None
-        pending = {receiver, *helpers}
+        settle = None
+        pending = {receiver, *helpers, self._failed}
         while receiver in pending:
             done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
-                task.result()  # re-raise a failure (an abnormal close, a bug)
-            if text_task is not None and text_task in done:
-                await self._settle()
+                task.result()
+            if settle is not None and settle in done:
                 return
+            if text_task is not None and text_task in done:
+                settle = asyncio.create_task(self._settle(), name="rtproto-settle")
+                helpers.append(settle)  # cancelled with the others
+                pending.add(settle)
 
     async def _settle(self, limit_s: float = 60.0) -> None:
         """After the last typed line: wait for the running response and pending tools to finish."""
@@ -220,9 +230,15 @@ class Driver:
         task.add_done_callback(self._finished)
 
     def _finished(self, task: asyncio.Task) -> None:
+        # An approval or a function result that failed would leave the model waiting
+        # forever: the failure ends the conversation instead (run() raises it).
         self._background.discard(task)
-        if not task.cancelled() and task.exception() is not None:
+        if task.cancelled() or task.exception() is None:
+            return
+        if self._failed is None or self._failed.done():
             self.display.warn(f"a background step failed: {task.exception()!r}")
+        else:
+            self._failed.set_exception(task.exception())
 
     def _record(self, event: dict[str, Any]) -> None:
         if self.recorder is not None:

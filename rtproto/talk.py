@@ -15,7 +15,6 @@ import os
 import sys
 import tomllib
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable
 
 from . import events

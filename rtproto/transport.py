@@ -392,8 +392,9 @@ async def iter_events(
 
     ``decode`` defaults to :func:`rtproto.events.decode_server` (called as
     ``decode(raw, api=api)``). A frame it rejects (a ProtocolError or other
-    ValueError) is logged as a warning, passed to ``on_error(raw, exc)`` and
-    skipped; it never ends the stream. Unknown types arrive as ``UnknownEvent``.
+    ValueError) is passed to ``on_error(raw, exc)`` (or, without one, logged as
+    a warning) and skipped; it never ends the stream. Unknown types arrive as
+    ``UnknownEvent``.
     """
     if decode is None:
         from rtproto.events import decode_server as decode
@@ -401,8 +402,9 @@ async def iter_events(
         try:
             event = decode(raw, api=api)
         except ValueError as exc:
-            logger.warning("skipped a malformed server frame: %s; frame: %s", exc, _excerpt(raw))
-            if on_error is not None:
+            if on_error is None:
+                logger.warning("skipped a malformed server frame: %s; frame: %s", exc, _excerpt(raw))
+            else:
                 on_error(raw, exc)
             continue
         yield raw, event

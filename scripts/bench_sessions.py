@@ -286,7 +286,9 @@ async def rtproto_session(url: str, run: Run, index: int, n: int, ready: asyncio
                 if type(event) is events.ResponseOutputAudioDelta:
                     run.decoded_samples += len(b64_to_pcm16(event.delta))
                     run.note_receive(loop.time())
-                await apply(session.receive(event, now_ms=loop.time() * 1000))
+                outputs = session.receive(event, now_ms=loop.time() * 1000)
+                if outputs:  # most events need nothing sent
+                    await apply(outputs)
 
         async def send(due: float) -> None:
             frame = events.encode(events.InputAudioBufferAppend(audio=pcm16_to_b64(pcm)))

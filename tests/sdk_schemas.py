@@ -1,11 +1,10 @@
 """The official SDK's view of the GA protocol, for conformance tests only.
 
-Replicates what ``/work/shared/protocol/dump_schemas.py`` does (pydantic
-``TypeAdapter(union).json_schema()`` plus a ``type -> $ref`` discriminator
-map), without reading anything outside the installed ``openai`` package, and
-adds what the tests need on top: the SDK's unions as member lists, the wire
-fields of a model, and a *strict* per-event schema that hypothesis-jsonschema
-can generate from.
+Builds the schemas the way the protocol reference's ``dump_schemas.py`` does
+(pydantic ``TypeAdapter(union).json_schema()`` plus a ``type -> $ref``
+discriminator map) from the installed ``openai`` package alone, and adds what
+the tests need on top: the SDK's unions as member lists, a *strict* per-event
+schema, and a hypothesis strategy for it.
 """
 
 from __future__ import annotations

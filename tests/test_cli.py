@@ -11,299 +11,29 @@ every process is killed when its test ends.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import itertools
 import json
 import os
-import signal
-import socket
+import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 
 import cli_tools
+from cli_harness import (
+    FIXTURES, LIMIT, RATE, REPO, Cli, Conversation, appended_pcm, b64_pcm, cli_env, fixture_deltas, fixture_events,
+    fixture_user_audio, free_port, non_audio, received_of, recorded, run_cli, running, speech_like, until,
+)
 from rtproto import codec
-from rtproto.testing import ScriptBuilder, serve_transcript
+from rtproto.testing import serve_transcript
 from rtproto.transcript import RAW_FRAME_TYPE, read_transcript
 
 pytestmark = pytest.mark.timeout(90)
 
-TESTS = Path(__file__).resolve().parent
-REPO = TESTS.parent
-FIXTURES = TESTS / "fixtures"
 DEMO = REPO / "rtproto" / "data" / "demo.jsonl"
-LIMIT = 60.0  # seconds: the bound of every wait and every process
-RATE = 24000
-
-# -- the CLI process -------------------------------------------------------------
-
-
-def cli_env(home: Path, **extra: str) -> dict[str, str]:
-    """The environment of a CLI run: no API key, no colour, rtproto and tests/ importable."""
-    env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "NO_COLOR")}
-    env.update(HOME=str(home), NO_COLOR="1", PYTHONUNBUFFERED="1",
-               PYTHONPATH=os.pathsep.join(filter(None, (str(REPO), str(TESTS), os.environ.get("PYTHONPATH")))))
-    env.update(extra)
-    return env
-
-
-class Cli:
-    """One running ``python -m rtproto.run`` whose stdout and stderr are collected as they arrive."""
-
-    def __init__(self, proc: asyncio.subprocess.Process):
-        self.proc = proc
-        self._out = {"stdout": bytearray(), "stderr": bytearray()}
-        self._changed = asyncio.Event()
-        self._pumps = [asyncio.create_task(self._pump(proc.stdout, "stdout")),
-                       asyncio.create_task(self._pump(proc.stderr, "stderr"))]
-
-    @classmethod
-    async def start(cls, *args: str, cwd: Path, env: dict[str, str] | None = None) -> Cli:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "rtproto.run", *args, cwd=cwd, env=env or cli_env(cwd),
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-        return cls(proc)
-
-    async def _pump(self, stream: asyncio.StreamReader, name: str) -> None:
-        while chunk := await stream.read(65536):
-            self._out[name] += chunk
-            self._changed.set()
-
-    @property
-    def stdout(self) -> str:
-        return self._out["stdout"].decode("utf-8", "replace")
-
-    @property
-    def stderr(self) -> str:
-        return self._out["stderr"].decode("utf-8", "replace")
-
-    async def expect(self, text: str, stream: str = "stdout", timeout: float = LIMIT) -> None:
-        """Wait until ``text`` has appeared on ``stream`` (fails, showing the output, if it does not)."""
-        try:
-            async with asyncio.timeout(timeout):
-                while text not in getattr(self, stream):
-                    if self.proc.returncode is not None and all(p.done() for p in self._pumps):
-                        break
-                    self._changed.clear()
-                    await self._changed.wait()
-        except TimeoutError:
-            pass
-        assert text in getattr(self, stream), f"{text!r} never appeared on {stream}\n{self.screen()}"
-
-    def write(self, line: str) -> None:
-        self.proc.stdin.write(line.encode() + b"\n")
-
-    def close_stdin(self) -> None:
-        self.proc.stdin.close()
-
-    def interrupt(self) -> None:
-        """Ctrl-C."""
-        self.proc.send_signal(signal.SIGINT)
-
-    async def wait(self, timeout: float = LIMIT) -> int:
-        """The exit code, once the process has ended and its output is read."""
-        try:
-            async with asyncio.timeout(timeout):
-                code = await self.proc.wait()
-                await asyncio.gather(*self._pumps)
-        except TimeoutError:
-            pytest.fail(f"the CLI did not exit within {timeout} s\n{self.screen()}")
-        return code
-
-    async def kill(self) -> None:
-        if self.proc.returncode is None:
-            self.proc.kill()
-            await self.proc.wait()
-        for pump in self._pumps:
-            pump.cancel()
-        await asyncio.gather(*self._pumps, return_exceptions=True)
-
-    def screen(self) -> str:
-        return f"--- stdout ---\n{self.stdout}\n--- stderr ---\n{self.stderr}"
-
-
-@contextlib.asynccontextmanager
-async def running(*args: str, cwd: Path, env: dict[str, str] | None = None) -> AsyncIterator[Cli]:
-    """Run the CLI for the block; it is killed at the end if it is still running."""
-    cli = await Cli.start(*args, cwd=cwd, env=env)
-    try:
-        yield cli
-    finally:
-        await cli.kill()
-
-
-async def run_cli(*args: str, cwd: Path, stdin: str = "", timeout: float = LIMIT) -> tuple[int, str, str]:
-    """Run the CLI to its end with ``stdin``; returns (exit code, stdout, stderr)."""
-    async with running(*args, cwd=cwd) as cli:
-        cli.proc.stdin.write(stdin.encode())
-        cli.close_stdin()
-        code = await cli.wait(timeout)
-        return code, cli.stdout, cli.stderr
-
-
-async def until(predicate: Callable[[], bool], what: str, timeout: float = LIMIT) -> None:
-    """Poll ``predicate`` until it holds (a condition, not a timed sleep)."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
-
-
-# -- audio and events --------------------------------------------------------------
-
-
-def speech_like(seconds: float, seed: int = 7) -> np.ndarray:
-    """Deterministic voiced-sounding audio: harmonics of a gliding pitch, syllable envelope, breath noise."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(seconds * RATE)) / RATE
-    pitch = 140 + 30 * np.sin(2 * np.pi * 0.7 * t)
-    phase = 2 * np.pi * np.cumsum(pitch) / RATE
-    voice = sum(np.sin(k * phase) / k for k in range(1, 8))
-    envelope = 0.55 + 0.45 * np.sin(2 * np.pi * 3.1 * t) ** 2
-    signal_ = 0.3 * envelope * voice / 2.6 + 0.01 * rng.standard_normal(len(t))
-    return codec.float_to_pcm16(signal_)
-
-
-def b64_pcm(deltas: list[str]) -> np.ndarray:
-    return np.concatenate([codec.b64_to_pcm16(d) for d in deltas]) if deltas else np.zeros(0, np.int16)
-
-
-def fixture_events(name: str, direction: str = "server") -> list[dict]:
-    transcript = read_transcript(FIXTURES / name)
-    return [line.event for line in transcript.lines if line.dir == direction]
-
-
-def fixture_deltas(name: str) -> list[str]:
-    """The assistant's audio deltas of the first answer in a fixture (real synthesised speech)."""
-    deltas = [e for e in fixture_events(name) if e["type"] == "response.output_audio.delta"]
-    first_item = deltas[0]["item_id"]
-    return [e["delta"] for e in deltas if e["item_id"] == first_item]
-
-
-def fixture_user_audio(name: str) -> np.ndarray:
-    """What the user said in a fixture (its recorded appends)."""
-    return b64_pcm([e["audio"] for e in fixture_events(name, "client") if e["type"] == "input_audio_buffer.append"])
-
-
-def received_of(events: list[dict], kind: str) -> list[dict]:
-    return [e for e in events if e.get("type") == kind]
-
-
-def appended_pcm(events: list[dict]) -> np.ndarray:
-    return b64_pcm([e["audio"] for e in received_of(events, "input_audio_buffer.append")])
-
-
-def recorded(path: Path) -> tuple[list[dict], list[dict], list[dict]]:
-    """The (client, server, local) events of a ``--record`` transcript."""
-    transcript = read_transcript(path)
-    return transcript.client_events(), transcript.server_events(), transcript.local_events()
-
-
-def non_audio(events: list[dict]) -> list[dict]:
-    return [e for e in events if e["type"] != "input_audio_buffer.append"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-# -- scripted conversations ----------------------------------------------------------
-
-
-class Conversation:
-    """Builds realistic GA server events (ids, shapes and usage as the live server sends them)."""
-
-    def __init__(self, **header: Any):
-        self.script = ScriptBuilder(model="gpt-realtime", **header)
-        self._ids = itertools.count(1)
-
-    def event_id(self) -> str:
-        return f"event_{next(self._ids):04d}"
-
-    def server(self, kind: str, after_ms: float = 0.0, **fields: Any) -> Conversation:
-        self.script.server(kind, event_id=self.event_id(), after_ms=after_ms, **fields)
-        return self
-
-    def expect(self, kind: str) -> Conversation:
-        self.script.expect_client(kind)
-        return self
-
-    def raw(self, text: str) -> Conversation:
-        """A frame that is not a JSON event, sent as it is."""
-        self.script.server({"type": RAW_FRAME_TYPE, "raw": text})
-        return self
-
-    def close(self, code: int | None, reason: str = "", after_ms: float = 0.0) -> Conversation:
-        self.script.close(code, reason, after_ms=after_ms)
-        return self
-
-    def session(self) -> Conversation:
-        session = {"type": "realtime", "object": "realtime.session", "id": "sess_T1", "model": "gpt-realtime",
-                   "output_modalities": ["audio"],
-                   "audio": {"output": {"format": {"type": "audio/pcm", "rate": RATE}, "voice": "marin"}}}
-        return (self.server("session.created", session=session).expect("session.update")
-                .server("session.updated", session=session))
-
-    def response_created(self, response_id: str) -> Conversation:
-        return self.server("response.created", response={
-            "object": "realtime.response", "id": response_id, "status": "in_progress", "output": []})
-
-    def message_started(self, response_id: str, item_id: str) -> Conversation:
-        item = {"id": item_id, "object": "realtime.item", "type": "message", "status": "in_progress",
-                "role": "assistant", "content": []}
-        ids = {"response_id": response_id, "item_id": item_id, "output_index": 0, "content_index": 0}
-        return (self.server("response.output_item.added", response_id=response_id, output_index=0, item=item)
-                .server("conversation.item.added", item=item)
-                .server("response.content_part.added", **ids, part={"type": "audio", "transcript": ""}))
-
-    def message_audio(self, response_id: str, item_id: str, deltas: list[str], text: str,
-                      after_ms: float = 0.0) -> Conversation:
-        ids = {"response_id": response_id, "item_id": item_id, "output_index": 0, "content_index": 0}
-        words = text.split(" ")
-        for i, delta in enumerate(deltas):
-            if i < len(words):
-                self.server("response.output_audio_transcript.delta", **ids, delta=(" " if i else "") + words[i])
-            self.server("response.output_audio.delta", **ids, delta=delta, after_ms=after_ms)
-        for word in words[len(deltas):]:
-            self.server("response.output_audio_transcript.delta", **ids, delta=" " + word)
-        return self
-
-    def message_done(self, response_id: str, item_id: str, text: str, status: str = "completed",
-                     details: dict | None = None) -> Conversation:
-        ids = {"response_id": response_id, "item_id": item_id, "output_index": 0, "content_index": 0}
-        item = {"id": item_id, "object": "realtime.item", "type": "message",
-                "status": "completed" if status == "completed" else "incomplete", "role": "assistant",
-                "content": [{"type": "output_audio", "transcript": text}]}
-        if status == "completed":
-            (self.server("response.output_audio.done", **ids)
-             .server("response.output_audio_transcript.done", **ids, transcript=text)
-             .server("response.content_part.done", **ids, part={"type": "audio", "transcript": text})
-             .server("response.output_item.done", response_id=response_id, output_index=0, item=item))
-        self.server("conversation.item.done", item=item)
-        return self.response_done(response_id, [item], status, details)
-
-    def response_done(self, response_id: str, output: list[dict], status: str = "completed",
-                      details: dict | None = None) -> Conversation:
-        usage = {"total_tokens": 170, "input_tokens": 120, "output_tokens": 50,
-                 "input_token_details": {"text_tokens": 100, "audio_tokens": 20, "cached_tokens": 64},
-                 "output_token_details": {"text_tokens": 10, "audio_tokens": 40}}
-        return self.server("response.done", response={
-            "object": "realtime.response", "id": response_id, "status": status, "status_details": details,
-            "output": output, "usage": usage})
-
-    def answer(self, response_id: str, item_id: str, deltas: list[str], text: str) -> Conversation:
-        """A whole spoken answer."""
-        return (self.response_created(response_id).message_started(response_id, item_id)
-                .message_audio(response_id, item_id, deltas, text).message_done(response_id, item_id, text))
 
 
 # -- 1. audio in from a WAV, audio out to a WAV -----------------------------------------
@@ -320,7 +50,7 @@ async def test_wav_input_is_streamed_exactly_and_output_wav_holds_the_answer(tmp
         async with running("--url", server.url, "--input", "question.wav", "--output", "answer.wav",
                            "--record", "rec.jsonl", cwd=tmp_path) as cli:
             await cli.expect(f"assistant ▸ {text}\n")
-            await until(lambda: len(appended_pcm(server.received)) >= len(said), "the whole WAV to be sent")
+            await until(lambda: len(appended_pcm(server.received)) >= len(said), "the whole WAV to be sent", cli)
             cli.interrupt()  # Ctrl-C ends the conversation
             assert await cli.wait() == 0, cli.screen()
         assert not server.departures
@@ -384,7 +114,7 @@ async def test_mcp_call_is_followed_by_response_create(tmp_path: Path) -> None:
                            *policy_flags(fixture), "--mcp-token-env", "GITHUB_PAT", "--record", "rec.jsonl",
                            cwd=tmp_path, env=env) as cli:
             await cli.expect(f"assistant ▸ {final_answer(fixture)}\n")
-            await until(lambda: server.sessions[0].completed, "the recording to be played to its end")
+            await until(lambda: server.sessions[0].completed, "the recording to be played to its end", cli)
             await hang_up(cli)
         assert not server.departures
 
@@ -410,17 +140,19 @@ async def test_mcp_call_is_followed_by_response_create(tmp_path: Path) -> None:
     assert np.array_equal(answer, b64_pcm(all_deltas(fixture_events(fixture))))
 
 
+QUESTION = 'approve github.create_repository({"name":"voice-notes","private":true,"autoInit":true})? [y/N] '
+
+
 async def test_approval_answered_yes_on_stdin(tmp_path: Path) -> None:
     fixture = "mcp_approval_approved.jsonl"
     codec.write_wav(tmp_path / "question.wav", fixture_user_audio(fixture), RATE)
     async with serve_transcript(FIXTURES / fixture, speed="max", strict=True) as server:
         async with running("--url", server.url, "--input", "question.wav", "--output", "answer.wav",
                            *policy_flags(fixture), "--record", "rec.jsonl", cwd=tmp_path) as cli:
-            await cli.expect("approve github.create_repository("
-                             '{"name":"voice-notes","private":true,"autoInit":true})? [y/N] ')
+            await cli.expect(QUESTION)
             cli.write("y")
             await cli.expect(f"assistant ▸ {final_answer(fixture)}\n")
-            await until(lambda: server.sessions[0].completed, "the recording to be played to its end")
+            await until(lambda: server.sessions[0].completed, "the recording to be played to its end", cli)
             await hang_up(cli)
         assert not server.departures
 
@@ -435,7 +167,33 @@ async def test_approval_answered_yes_on_stdin(tmp_path: Path) -> None:
     assert client[2]["type"] == "response.create"
     _, _, local = recorded(tmp_path / "rec.jsonl")
     assert local[0] == {"type": "approval.answer", "approval_request_id": request_id, "approve": True, "reason": None}
-    assert "  ↳ create_repository: approved by person" in cli.stdout
+    assert f"\n{QUESTION}y\n" in cli.stdout  # piped input is echoed after the question
+    assert "\n  ↳ create_repository: approved by person\n" in cli.stdout
+
+
+@pytest.mark.parametrize(("stdin", "fixture", "approve", "reason"), [
+    # answers piped ahead of the question answer it (blank lines are skipped)
+    ("\ny\n", "mcp_approval_approved.jsonl", True, None),
+    # no answer will ever come: denied at once rather than after the timeout
+    ("", "mcp_approval_denied.jsonl", False, "end of input"),
+])
+async def test_approval_answered_from_piped_input(tmp_path: Path, stdin: str, fixture: str, approve: bool,
+                                                  reason: str | None) -> None:
+    codec.write_wav(tmp_path / "question.wav", fixture_user_audio(fixture), RATE)
+    async with serve_transcript(FIXTURES / fixture, speed="max") as server:
+        async with running("--url", server.url, "--input", "question.wav", "--output", "answer.wav",
+                           *policy_flags(fixture), cwd=tmp_path) as cli:
+            cli.proc.stdin.write(stdin.encode())
+            cli.close_stdin()
+            await cli.expect(f"assistant ▸ {final_answer(fixture)}\n")
+            await until(lambda: server.sessions[0].completed, "the recording to be played to its end", cli)
+            await hang_up(cli)
+        assert not server.departures
+    client = non_audio(server.received)
+    assert [e["type"] for e in client] == [e["type"] for e in non_audio(fixture_events(fixture, "client"))]
+    assert client[1]["item"]["approve"] is approve and client[1]["item"].get("reason") == reason
+    verdict = "approved by person" if approve else f"denied by person ({reason})"
+    assert f"\n  ↳ create_repository: {verdict}\n" in cli.stdout
 
 
 async def test_unanswered_approval_times_out_as_denied(tmp_path: Path) -> None:
@@ -447,7 +205,7 @@ async def test_unanswered_approval_times_out_as_denied(tmp_path: Path) -> None:
                            *policy_flags(fixture), "--approval-timeout", "1", "--record", "rec.jsonl",
                            cwd=tmp_path) as cli:
             await cli.expect(f"assistant ▸ {final_answer(fixture)}\n")
-            await until(lambda: server.sessions[0].completed, "the recording to be played to its end")
+            await until(lambda: server.sessions[0].completed, "the recording to be played to its end", cli)
             await hang_up(cli)
         assert not server.departures
 
@@ -459,7 +217,7 @@ async def test_unanswered_approval_times_out_as_denied(tmp_path: Path) -> None:
     _, _, local = recorded(tmp_path / "rec.jsonl")
     assert local[0]["type"] == "approval.answer"
     assert (local[0]["approve"], local[0]["reason"]) == (False, "timed out")
-    assert "  ↳ create_repository: denied by person (timed out)" in cli.stdout
+    assert "[y/N] \n  ↳ create_repository: denied by person (timed out)\n" in cli.stdout  # off the question line
 
 
 async def test_function_tool_output_is_sent_then_response_create(tmp_path: Path) -> None:
@@ -469,7 +227,7 @@ async def test_function_tool_output_is_sent_then_response_create(tmp_path: Path)
         async with running("--url", server.url, "--input", "question.wav", "--output", "answer.wav",
                            "--function", "cli_tools:get_weather", "--record", "rec.jsonl", cwd=tmp_path) as cli:
             await cli.expect(f"assistant ▸ {final_answer(fixture)}\n")
-            await until(lambda: server.sessions[0].completed, "the recording to be played to its end")
+            await until(lambda: server.sessions[0].completed, "the recording to be played to its end", cli)
             await hang_up(cli)
         assert not server.departures
 
@@ -510,8 +268,9 @@ async def test_function_tool_that_raises_sends_an_error_output_and_goes_on(tmp_p
     deltas = fixture_deltas("function_call.jsonl")[:3]
     script = function_call_turn(Conversation().session(), "resp_F1", "item_F1", "call_F1", '{"city":"Atlantis"}')
     script.expect("conversation.item.create").expect("response.create")
+    error = json.dumps({"error": "LookupError: no weather station in Atlantis"})
     output_item = {"id": "item_F2", "object": "realtime.item", "type": "function_call_output", "call_id": "call_F1",
-                   "output": "(as sent)"}
+                   "output": error}
     script.server("conversation.item.added", item=output_item).server("conversation.item.done", item=output_item)
     script.answer("resp_F2", "item_F3", deltas, text).close(1000)
     async with serve_transcript(script.script, speed="max", strict=True) as server:
@@ -524,7 +283,7 @@ async def test_function_tool_that_raises_sends_an_error_output_and_goes_on(tmp_p
     assert [e["type"] for e in client] == ["session.update", "conversation.item.create", "response.create"]
     output = client[1]["item"]
     assert output["type"] == "function_call_output" and output["call_id"] == "call_F1"
-    assert json.loads(output["output"]) == {"error": "LookupError: no weather station in Atlantis"}
+    assert output["output"] == error
     _, _, local = recorded(tmp_path / "rec.jsonl")
     assert local[0] == {"type": "function.result", "call_id": "call_F1", "output": output["output"], "is_error": True}
     assert "  ↳ get_weather: error: " in out
@@ -640,6 +399,26 @@ async def test_normal_close_by_the_server_exits_0(tmp_path: Path) -> None:
     assert np.array_equal(answer, b64_pcm(deltas))  # drained to the end before exiting
 
 
+API_KEY = "sk-test-" + "Zq4Kd9Lm2Xw7Pv3NcYb8Tf5Hr1"
+
+
+@pytest.mark.parametrize(("key", "accepted"), [(API_KEY, True), ("sk-test-" + "Wr0ngKeyWr0ngKeyWr0ngKey", False)])
+async def test_api_key_is_sent_as_bearer_and_never_shown(tmp_path: Path, key: str, accepted: bool) -> None:
+    codec.write_wav(tmp_path / "question.wav", speech_like(0.2), RATE)
+    script = Conversation().session().close(1000)
+    async with serve_transcript(script.script, speed="max", strict=True, api_key=API_KEY) as server:
+        code, out, err = await run_cli("--url", server.url, "--input", "question.wav", "--output", "answer.wav",
+                                       "--record", "rec.jsonl", cwd=tmp_path, env=cli_env(tmp_path, OPENAI_API_KEY=key))
+    assert key not in out + err + (tmp_path / "rec.jsonl").read_text()
+    if accepted:
+        assert code == 0, out + err
+        assert [e["type"] for e in non_audio(server.received)] == ["session.update"]
+    else:
+        assert code == 1, out + err
+        assert "error: the API key was rejected (HTTP 401). Check OPENAI_API_KEY." in err
+        assert not server.sessions
+
+
 async def test_unreachable_server_exits_1(tmp_path: Path) -> None:
     url = f"ws://127.0.0.1:{free_port()}/v1/realtime"
     code, out, err = await run_cli("--url", url, "--text", "--output", "answer.wav", cwd=tmp_path)
@@ -677,6 +456,17 @@ async def test_text_mode_sends_typed_lines_and_ends_with_input(tmp_path: Path) -
     assert out.index(answers[0]) < out.index(answers[1])
 
 
+async def test_text_mode_reports_a_drop_while_waiting_for_the_answer(tmp_path: Path) -> None:
+    script = (Conversation().session().expect("conversation.item.create").expect("response.create")
+              .response_created("resp_T1").close(1011, "boom"))
+    async with serve_transcript(script.script, speed="max", strict=True) as server:
+        code, out, err = await run_cli("--url", server.url, "--text", "--output", "answer.wav",
+                                       cwd=tmp_path, stdin="Hello?\n")
+        assert not server.departures
+    assert code == 1, out + err
+    assert "error: the server closed the connection with code 1011: boom" in err
+
+
 # -- 9, 10. the offline demo; usage ------------------------------------------------------------
 
 
@@ -696,6 +486,19 @@ async def test_offline_demo_without_api_key(tmp_path: Path) -> None:
     assert rate == RATE
     assert np.array_equal(speech, b64_pcm(all_deltas(demo.server_events())))
     assert len(speech) > RATE and np.sqrt(np.mean(speech.astype(np.float64) ** 2)) > 300  # seconds of speech
+
+
+def test_closed_output_ends_the_cli_without_a_traceback(tmp_path: Path) -> None:
+    reader, writer = os.pipe()
+    os.close(reader)  # nobody reads the screen (`... | head` after head exited)
+    try:
+        proc = subprocess.run([sys.executable, "-m", "rtproto.run", "--output", "demo.wav"], cwd=tmp_path,
+                              env=cli_env(tmp_path), stdin=subprocess.DEVNULL, stdout=writer,
+                              stderr=subprocess.PIPE, timeout=LIMIT)
+    finally:
+        os.close(writer)
+    assert proc.returncode == 1
+    assert proc.stderr == b""
 
 
 @pytest.mark.parametrize("args", [["--help"], ["talk", "--help"], ["serve", "--help"]])

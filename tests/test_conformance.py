@@ -61,7 +61,8 @@ RTPROTO_UNIONS: dict[str, type[OneOf]] = {
 
 # Fields rtproto has and the SDK does not, each for a documented reason.
 KNOWN_EXTRA_FIELDS: dict[type, set[str]] = {
-    # The server's session object carries these (see PROTOCOL-NOTES §12); the SDK reuses the request class.
+    # The server's session object carries them (the SDK's REST session class has them); for
+    # session.created/updated the SDK reuses its request class, which lacks them.
     RealtimeSession: {"id", "object", "expires_at"},
     TranscriptionSession: {"id", "object", "expires_at"},
 }
@@ -245,7 +246,7 @@ RICH = {"session.created", "session.updated", "session.update", "response.create
         "response.done", "conversation.item.create", "conversation.item.added", "conversation.item.done",
         "conversation.item.created", "conversation.item.retrieved", "response.output_item.added",
         "response.output_item.done"}
-EXAMPLES = {"rich": 300, "plain": 100}
+EXAMPLES = {"rich": 400, "plain": 150}
 EXTRA_KEY = "x_rtproto_future_field"
 
 TALLY: collections.Counter = collections.Counter()

@@ -317,6 +317,13 @@ def test_null_stays_null_and_absent_stays_absent() -> None:
     assert b'"call_id":null' in encode(absent) and b'"id"' not in encode(absent)
 
 
+def test_a_stray_role_on_an_item_without_roles_is_dropped_like_any_unknown_field() -> None:
+    item = {"type": "function_call", "role": "assistant", "name": "f", "arguments": "{}", "call_id": "c"}
+    event = decode_server(frame({"type": "conversation.item.done", "event_id": "e", "item": item}))
+    assert type(event.item) is FunctionCall
+    assert orjson.loads(encode(event))["item"] == {k: v for k, v in item.items() if k != "role"}
+
+
 def test_session_update_round_trips_through_the_client_decoder() -> None:
     payload = {"type": "session.update", "event_id": "client_1", "session": {
         "type": "realtime", "instructions": "", "tools": [], "tool_choice": {"type": "function", "name": "f"},

@@ -425,6 +425,24 @@ async def test_iter_events_skips_malformed_frames(caplog):
     ]
     assert [raw for raw, _ in errors] == [garbage.encode(), b'{"no":"type"}']
     assert all(isinstance(exc, ProtocolError) for _, exc in errors)
+    # The caller's on_error reports them; logging them too would show each twice.
+    assert not [r for r in caplog.records if r.name == "rtproto.transport" and r.levelno == logging.WARNING]
+
+
+async def test_iter_events_logs_malformed_frames_without_on_error(caplog):
+    garbage = "{oops" + "x" * 5000
+    sent = [garbage, '{"no":"type"}', '{"type":"future.event"}']
+
+    async def handler(ws):
+        for frame in sent:
+            await ws.send(frame)
+        await ws.close()
+
+    async with asyncio.timeout(LIMIT):
+        async with local_server(handler) as url:
+            async with connect(url) as conn:
+                pairs = [p async for p in iter_events(conn, api="beta", decode=fake_decode)]
+    assert pairs == [(b'{"type":"future.event"}', ("beta", "future.event"))]
     warnings = [r for r in caplog.records if r.name == "rtproto.transport" and r.levelno == logging.WARNING]
     assert len(warnings) == 2
     assert "not JSON" in warnings[0].getMessage() and "missing type" in warnings[1].getMessage()

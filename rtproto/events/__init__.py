@@ -62,17 +62,29 @@ def _load_extra_api(api: str) -> None:
     _DECODERS[api, "client"] = EventDecoder(module.CLIENT_EVENTS)
 
 
+# The msgspec decoders themselves: a well-formed GA frame (nearly every frame)
+# skips EventDecoder.decode's Python frame, about 5% of receiving an audio delta.
+_ga_server_fast = GA_SERVER._decoder.decode
+_ga_client_fast = GA_CLIENT._decoder.decode
+
+
 def decode_server(data: bytes | str, api: str = "ga") -> Any:
     """Decode one server frame into its event struct (or :class:`UnknownEvent`)."""
     if api == "ga":
-        return GA_SERVER.decode(data)
+        try:
+            return _ga_server_fast(data)
+        except Exception:  # decoded again below, to name the problem or read an unknown type
+            return GA_SERVER.decode(data)
     return decoder("server", api).decode(data)
 
 
 def decode_client(data: bytes | str, api: str = "ga") -> Any:
     """Decode one client frame into its event struct (or :class:`UnknownEvent`)."""
     if api == "ga":
-        return GA_CLIENT.decode(data)
+        try:
+            return _ga_client_fast(data)
+        except Exception:  # as in decode_server
+            return GA_CLIENT.decode(data)
     return decoder("client", api).decode(data)
 
 
