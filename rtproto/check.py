@@ -63,7 +63,7 @@ from rtproto.session import Session
 from rtproto.transcript import RAW_FRAME_TYPE, Line, Transcript, read_transcript
 from rtproto.versions import TranslationState, beta_to_ga
 
-__all__ = ["CheckReport", "Finding", "check_transcript", "cli_check", "main_check", "render_check"]
+__all__ = ["CheckReport", "Finding", "check_transcript", "cli_check", "render_check"]
 
 
 @dataclass(frozen=True)
@@ -383,4 +383,3 @@ def cli_check(argv: Sequence[str] | None = None) -> int:
     return 0 if report.clean else 1
 
 
-main_check = cli_check

@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _delegate(command: str, argv: list[str]) -> int:
     if command == "diff":
-        from .diff import cli_diff
+        from .diff_cli import cli_diff
 
         return cli_diff(argv)
     from .check import cli_check

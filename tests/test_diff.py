@@ -14,15 +14,8 @@ from typing import Any
 
 import pytest
 
-from rtproto.diff import (
-    DiffOptions,
-    cli_diff,
-    diff_transcripts,
-    normalize,
-    render_diff,
-    segment,
-    turn_facts,
-)
+from rtproto.diff import DiffOptions, diff_transcripts, normalize, segment, turn_facts
+from rtproto.diff_cli import cli_diff, render_diff
 from rtproto.transcript import Transcript, read_transcript
 
 FIXTURES = Path(__file__).parent / "fixtures" / "diff"
@@ -375,7 +368,7 @@ def test_bad_input_exits_2(tmp_path, capsys):
     [(GA, GA_RERUN, 0), (MCP_AUTO, MCP_CLIENT, 1), (GA, FIXTURES / "missing.jsonl", 2)],
 )
 def test_exit_codes_of_a_real_process(a, b, code):
-    command = "import sys; from rtproto.diff import cli_diff; sys.exit(cli_diff(sys.argv[1:]))"
+    command = "import sys; from rtproto.diff_cli import cli_diff; sys.exit(cli_diff(sys.argv[1:]))"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     done = subprocess.run(
         [sys.executable, "-c", command, str(a), str(b)], capture_output=True, text=True, timeout=60, env=env

@@ -8,7 +8,7 @@ from ._base import Model, OneOf, UNSET, UnsetType
 from ._event import ServerEvent
 from .config import SessionConfig
 from .items import ConversationItem
-from .response import Response, ResponseContentPart, Usage
+from .response import Response, ResponseContentPart
 
 
 class Conversation(Model):
