@@ -287,22 +287,23 @@ class Connection:
                     await self._write_locked(frame)
                 finally:
                     self._queue.task_done()
-        except Exception:  # already kept in self._failure for the next send()
+        except Exception:  # _write_locked kept it in self._failure for the next send()
             pass
         finally:
             self._discard_queued()
 
     async def _write_locked(self, frame: bytes) -> None:
+        """Write one frame, after any write in progress; a failure ends all sending."""
         async with self._write_lock:
             try:
                 await self._write(frame)
             except TransportError as exc:
                 self._failure = exc
-                logger.debug("writer stopped: %s", exc)
+                logger.debug("sending stopped: %s", exc)
                 raise
             except Exception as exc:  # a recorder bug, say: report it to every later send()
                 self._failure = exc
-                logger.error("writer stopped: %r", exc)
+                logger.error("sending stopped: %r", exc)
                 raise
 
     async def _write(self, frame: bytes) -> None:

@@ -11,7 +11,7 @@ discards whatever the client sends.
 
 The parent runs N concurrent client sessions, each sending one 20 ms
 ``input_audio_buffer.append`` on an absolute schedule (t0 + k * 20 ms, the
-session starts spread over one 20 ms period) and receiving the deltas. Two
+session starts spread over one 20 ms period) and receiving the deltas. The
 client flavours carry the same traffic, one after the other, each against a
 fresh server:
 
@@ -20,7 +20,11 @@ fresh server:
   ``pcm16_to_b64`` + ``events.encode(InputAudioBufferAppend)`` + ``conn.send``
   for every append;
 * ``bare``: ``websockets.asyncio.client.connect``, a pre-built JSON append
-  with the same base64 size, ``recv`` + ``orjson.loads`` for every frame.
+  with the same base64 size, ``recv`` + ``orjson.loads`` for every frame;
+* ``transport`` (``--mode all`` or ``transport``): the bare traffic through
+  rtproto's transport alone (``conn.send`` of the pre-built append, ``async
+  for`` over the connection + ``orjson.loads``), to tell the transport's cost
+  from that of the protocol work (events, session core, codec).
 
 After a warm-up, a window of ``--seconds`` is measured: client CPU
 (``time.process_time``), server CPU (``/proc/<child>/stat``), send lateness
@@ -226,7 +230,7 @@ class Run:
 
     def __init__(self, n: int, seconds: float):
         self.first_send = self.window_start = self.window_end = float("inf")
-        self.late = np.zeros(int(n * (seconds / FRAME_S + 2)))
+        self.late = np.full(int(n * (seconds / FRAME_S + 2)), np.nan)  # touch every page now
         self.sent = self.received = self.decoded_samples = 0
 
     def begin(self, first_send: float, seconds: float) -> None:
@@ -303,6 +307,31 @@ async def rtproto_session(url: str, run: Run, index: int, n: int, ready: asyncio
         await receiver
 
 
+async def transport_session(url: str, run: Run, index: int, n: int, ready: asyncio.Barrier) -> None:
+    """Bare traffic through rtproto's transport only: conn.send of the pre-built append, recv + orjson.loads."""
+    from rtproto.transport import connect
+
+    loop = asyncio.get_running_loop()
+    append = bare_append_frame().encode()
+    async with connect(url) as conn:
+
+        async def receive() -> None:
+            async for message in conn:
+                event = orjson.loads(message)
+                if event["type"] == "response.output_audio.delta":
+                    run.note_receive(loop.time())
+
+        async def send(due: float) -> None:
+            run.note_send(due, loop.time())
+            await conn.send(append)
+
+        receiver = asyncio.create_task(receive())
+        await ready.wait()
+        await paced(run, index, n, send)
+        await conn.close()
+        await receiver
+
+
 async def bare_session(url: str, run: Run, index: int, n: int, ready: asyncio.Barrier) -> None:
     """The same traffic with bare websockets: a pre-built append, recv + orjson.loads."""
     loop = asyncio.get_running_loop()
@@ -366,7 +395,7 @@ async def measure(mode: str, n: int, seconds: float, url: str, server: ServerPro
     loop = asyncio.get_running_loop()
     ready = asyncio.Barrier(n + 1)
     run = Run(n, seconds)
-    session = rtproto_session if mode == "rtproto" else bare_session
+    session = {"rtproto": rtproto_session, "transport": transport_session, "bare": bare_session}[mode]
     rss_idle = rss_mb()
     tasks = [asyncio.create_task(session(url, run, i, n, ready)) for i in range(n)]
     async with asyncio.timeout(60):
@@ -479,20 +508,28 @@ def print_verdict(results: list[Result]) -> None:
         p99 = float(np.median([_ms(r.run.lateness, 99) for r in ours]))
         print(f"\nrtproto ({which}): {per_core:.0f} sessions per core (target >= 400), "
               f"p99 send lateness {p99:.2f} ms (target < 10 ms)")
-    if ours and bare:
-        ours_cpu = float(np.median([r.cpu_per_session for r in ours]))
+    if bare:
         bare_cpu = float(np.median([r.cpu_per_session for r in bare]))
-        print(f"CPU per session: rtproto {ours_cpu:.3f}% vs bare websockets {bare_cpu:.3f}% of a core: "
-              f"{100 * (ours_cpu / bare_cpu - 1):+.1f}% (target <= +10%)")
+        for mode in ("rtproto", "transport"):
+            mine = [r.cpu_per_session for r in results if r.mode == mode]
+            if mine:
+                cpu = float(np.median(mine))
+                print(f"CPU per session: {mode} {cpu:.3f}% vs bare websockets {bare_cpu:.3f}% of a core: "
+                      f"{100 * (cpu / bare_cpu - 1):+.1f}%" + (" (target <= +10%)" if mode == "rtproto" else ""))
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     print(f"server children, CPU over their whole lives (RUSAGE_CHILDREN): {usage.ru_utime + usage.ru_stime:.2f} s")
+
+
+_MODES = {"both": ("rtproto", "bare"), "all": ("rtproto", "transport", "bare"),
+          "rtproto": ("rtproto",), "transport": ("transport",), "bare": ("bare",)}
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sessions", type=int, default=100, help="concurrent sessions (default 100)")
     parser.add_argument("--seconds", type=float, default=20.0, help="measured window per run (default 20)")
-    parser.add_argument("--mode", choices=("both", "rtproto", "bare"), default="both")
+    parser.add_argument("--mode", choices=tuple(_MODES), default="both",
+                        help="both = rtproto and bare; all adds transport (rtproto's transport alone)")
     parser.add_argument("--repeat", type=int, default=1, help="alternate the flavours this many times (default 1)")
     args = parser.parse_args(argv)
     if not (1 <= args.sessions <= 2000 and 1 <= args.seconds <= 300 and 1 <= args.repeat <= 10):
@@ -501,7 +538,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"python {sys.version.split()[0]}, websockets {websockets.__version__}, {os.cpu_count()} CPUs, "
           f"load average {' '.join(load)}; {args.sessions} sessions, "
           f"{WARMUP_S:.0f} s warm-up + {args.seconds:.0f} s measured per run")
-    modes = ("rtproto", "bare") if args.mode == "both" else (args.mode,)
+    modes = _MODES[args.mode]
     plan = [(mode, i) for i in range(1, args.repeat + 1) for mode in modes]
     results = [run_mode(mode, args.sessions, args.seconds) for mode, _ in plan]
     print_table(results, [f"{mode} #{i}" if args.repeat > 1 else mode for mode, i in plan])
