@@ -126,7 +126,7 @@ class Driver:
     async def _settle(self, limit_s: float = 60.0) -> None:
         """After the last typed line: wait for the running response and pending tools to finish."""
         deadline = self.clock() + limit_s
-        while self.clock() < deadline and (_busy(self.session) or self._background):
+        while self.clock() < deadline and (self.session.busy or self._background):
             await asyncio.sleep(0.05)
 
     # -- inbound -------------------------------------------------------------
@@ -178,7 +178,7 @@ class Driver:
             await self.apply(self.session.send_text(text, now_ms=self.now_ms()))
 
     async def _wait_idle(self) -> None:
-        while _busy(self.session):
+        while self.session.busy:
             await asyncio.sleep(0.02)
 
     async def apply(self, outputs: list[Any]) -> None:
@@ -293,7 +293,3 @@ async def recording(path: str | None, **header: Any) -> AsyncIterator[Any]:
         yield writer
     finally:
         writer.close()
-
-
-def _busy(session: Session) -> bool:
-    return session.busy
