@@ -4,15 +4,18 @@ This module moves frames and knows no protocol rules. It speaks raw frames
 (``bytes``) both ways; :func:`iter_events` is the thin layer that decodes them
 with :func:`rtproto.events.decode_server`.
 
-Theory of operation: outgoing frames are written one at a time, in the order
-of the calls. When nothing is queued or being written, ``send`` writes the
-frame itself (no task switch per frame: a relay runs hundreds of sessions per
-process); otherwise the frame waits in ONE bounded ``asyncio.Queue`` drained by
-ONE writer task. A write lock (FIFO) keeps the two paths from overlapping, and a
-slow socket pushes back on the sender (``send`` awaits the socket, or room in
-the queue). Incoming frames are read by whoever calls :meth:`recv` (one
-reader at a time, as in websockets). Every failure of websockets or of the
-socket is translated in :func:`_map_errors` and nowhere else.
+Theory of operation: the socket is driven by :mod:`rtproto._wsio`, a plain
+``asyncio.Protocol`` around websockets' sans-I/O ``ClientProtocol`` (a relay
+runs hundreds of sessions per process, and websockets' asyncio layer costs a
+task switch and a drain per frame). Outgoing frames are written in the order
+of the calls. When nothing is queued and the socket's write buffer is below
+its high-water mark, ``send`` writes the frame at once, synchronously;
+otherwise the frame waits in ONE bounded ``asyncio.Queue`` drained by ONE
+writer task, so a slow socket pushes back on the sender (``send`` awaits room
+in the queue). Incoming frames are queued by the protocol callback and taken
+by whoever calls :meth:`recv` (one reader at a time). Handshake failures are
+translated in :func:`_map_errors`; a closed connection becomes
+:class:`ConnectionClosed` from the close frames received and sent.
 
 WebSocket options follow the official SDK (PROTOCOL-NOTES §1): no frame-size
 limit (``max_size=None``, audio deltas and ``session.created`` can be large)
@@ -23,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import logging
 import re
 import socket
@@ -32,14 +34,12 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
-from websockets.asyncio.client import ClientConnection
-from websockets.asyncio.client import connect as ws_connect
-from websockets.exceptions import ConnectionClosed as WsConnectionClosed
 from websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI
 from websockets.frames import Close, Frame, Opcode
 from websockets.protocol import State
 
 from rtproto import __version__
+from rtproto._wsio import WebSocketIO, closed_by, open_websocket
 from rtproto.errors import AuthenticationError, ConnectionClosed, TransportError
 
 __all__ = [
@@ -65,9 +65,6 @@ _APIS = ("ga", "beta")
 _SHOWN_QUERY = frozenset({"model", "call_id", "intent"})
 _TYPE_FIELD = re.compile(rb'"type"\s*:\s*"([^"\\]{1,80})"')
 _EXCERPT_CHARS = 200
-# ``Connection.send(bytes, text=True)`` exists from websockets 14; on 13 the
-# frame is decoded to str and websockets encodes it again.
-_SEND_HAS_TEXT = "text" in inspect.signature(ClientConnection.send).parameters
 
 
 def realtime_url(
@@ -143,15 +140,15 @@ class Connection:
     iterate from one task only.
     """
 
-    def __init__(self, ws: ClientConnection, *, url: str, send_queue_size: int, recorder: Recorder | None):
+    def __init__(self, io: WebSocketIO, *, url: str, send_queue_size: int, recorder: Recorder | None):
         if send_queue_size < 1:
             raise ValueError(f"send_queue_size must be at least 1, got {send_queue_size}")
         self.url = url
         self.stats = TransportStats()
-        self._ws = ws
+        self._io = io
         self._recorder = recorder
         self._queue: asyncio.Queue[bytes] = asyncio.Queue(send_queue_size)
-        self._write_lock = asyncio.Lock()  # one write at a time: the writer task or a direct send()
+        self._pending = 0  # frames queued or held by the writer: a direct write must not overtake them
         self._failure: BaseException | None = None
         self._closing: asyncio.Future[None] | None = None
         self._writer = asyncio.get_running_loop().create_task(self._write_loop(), name="rtproto-writer")
@@ -174,19 +171,21 @@ class Connection:
         all_headers = handshake_headers(api_key, api=api, extra=headers)
         user_agent = _pop_header(all_headers, "User-Agent")
         with _map_errors(url):
-            ws = await ws_connect(
+            io = await open_websocket(
                 url,
-                additional_headers=all_headers,
-                user_agent_header=user_agent,
-                max_size=None,
-                compression=None,
+                all_headers,
+                user_agent=user_agent,
                 open_timeout=open_timeout,
                 ping_interval=ping_interval,
                 ping_timeout=ping_timeout,
                 logger=_wire_logger,
             )
         logger.debug("connected to %s", _display_url(url))
-        return cls(ws, url=url, send_queue_size=send_queue_size, recorder=recorder)
+        try:
+            return cls(io, url=url, send_queue_size=send_queue_size, recorder=recorder)
+        except BaseException:
+            io.abort()
+            raise
 
     async def __aenter__(self) -> Connection:
         return self
@@ -197,7 +196,7 @@ class Connection:
     @property
     def closed(self) -> bool:
         """True once :meth:`close` was called or the socket is closed."""
-        return self._closing is not None or self._ws.protocol.state is State.CLOSED
+        return self._closing is not None or self._io.protocol.state is State.CLOSED
 
     async def send(self, frame: bytes | str) -> None:
         """Queue one pre-encoded frame (sent as a text frame).
@@ -209,10 +208,15 @@ class Connection:
         """
         data = _as_bytes(frame)
         self._check_open()
-        if self._queue.empty() and not self._write_lock.locked():
-            await self._write_locked(data)  # nothing ahead of this frame: write it now
+        if self._pending == 0 and not self._io.paused:
+            self._write_checked(data)  # nothing ahead of this frame and room in the socket: write it now
             return
-        await self._queue.put(data)
+        self._pending += 1
+        try:
+            await self._queue.put(data)
+        except BaseException:
+            self._pending -= 1
+            raise
         self._note_depth()
         self._check_open()  # the writer may have died while we waited for room
 
@@ -227,12 +231,17 @@ class Connection:
                 f"the send queue is full ({self._queue.maxsize} frames waiting); "
                 "await send() to wait for room"
             ) from None
+        self._pending += 1
         self._note_depth()
 
     async def recv(self) -> bytes:
         """Return the next frame as raw bytes; raises ConnectionClosed when the connection ends."""
-        with _map_errors(self.url):
-            frame = await self._ws.recv(decode=False)
+        io = self._io
+        if not io.frames:
+            await io.wait_frame()
+            if not io.frames:
+                raise _closed_error(*closed_by(io))
+        frame = io.pop_frame()
         self.stats.frames_received += 1
         self.stats.bytes_received += len(frame)
         if self._recorder is not None:
@@ -268,15 +277,12 @@ class Connection:
             try:
                 async with asyncio.timeout(flush_timeout):
                     await self._queue.join()
-                    async with self._write_lock:  # a direct send() may still be writing
-                        pass
             except TimeoutError:
                 logger.warning("closing with %d frames unsent after %.1f s", self._queue.qsize(), flush_timeout)
         self._writer.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._writer
-        with contextlib.suppress(TransportError), _map_errors(self.url):
-            await self._ws.close(code, reason)
+        await self._io.close(code, reason)
         logger.debug("closed (code %d)", code)
 
     async def _write_loop(self) -> None:
@@ -284,34 +290,34 @@ class Connection:
             while True:
                 frame = await self._queue.get()
                 try:
-                    await self._write_locked(frame)
+                    await self._io.writable()
+                    self._write_checked(frame)
                 finally:
+                    self._pending -= 1
                     self._queue.task_done()
-        except Exception:  # _write_locked kept it in self._failure for the next send()
+        except Exception:  # _write_checked kept it in self._failure for the next send()
             pass
         finally:
             self._discard_queued()
 
-    async def _write_locked(self, frame: bytes) -> None:
-        """Write one frame, after any write in progress; a failure ends all sending."""
-        async with self._write_lock:
-            try:
-                await self._write(frame)
-            except TransportError as exc:
-                self._failure = exc
-                logger.debug("sending stopped: %s", exc)
-                raise
-            except Exception as exc:  # a recorder bug, say: report it to every later send()
-                self._failure = exc
-                logger.error("sending stopped: %r", exc)
-                raise
+    def _write_checked(self, frame: bytes) -> None:
+        """Write one frame; a failure ends all sending."""
+        try:
+            self._write(frame)
+        except TransportError as exc:
+            self._failure = exc
+            logger.debug("sending stopped: %s", exc)
+            raise
+        except Exception as exc:  # a recorder bug, say: report it to every later send()
+            self._failure = exc
+            logger.error("sending stopped: %r", exc)
+            raise
 
-    async def _write(self, frame: bytes) -> None:
-        with _map_errors(self.url):
-            if _SEND_HAS_TEXT:
-                await self._ws.send(frame, text=True)
-            else:  # websockets 13
-                await self._ws.send(frame.decode())
+    def _write(self, frame: bytes) -> None:
+        io = self._io
+        if io.protocol.state is not State.OPEN:
+            raise _closed_error(*closed_by(io))
+        io.send_text(frame)
         self.stats.frames_sent += 1
         self.stats.bytes_sent += len(frame)
         if self._recorder is not None:
@@ -324,6 +330,7 @@ class Connection:
         while not self._queue.empty():
             self._queue.get_nowait()
             self._queue.task_done()
+            self._pending -= 1
             dropped += 1
         if dropped:
             logger.warning("dropped %d queued frames: the connection is gone", dropped)
@@ -333,8 +340,8 @@ class Connection:
             raise self._failure
         if self._closing is not None:
             raise TransportError("the connection is closed")
-        if self._ws.protocol.state is State.CLOSED:
-            raise _closed_error(self._ws.protocol.close_rcvd, self._ws.protocol.close_sent)
+        if self._io.protocol.state is not State.OPEN:
+            raise _closed_error(*closed_by(self._io))
 
     def _note_depth(self) -> None:
         depth = self._queue.qsize()
@@ -415,10 +422,7 @@ async def iter_events(
 
 
 class _map_errors:
-    """Translate websockets and socket errors into rtproto.errors (messages never carry headers).
-
-    A class rather than ``@contextmanager``: it wraps every frame, and this costs a third as much.
-    """
+    """Translate websockets' handshake errors and socket errors into rtproto.errors (messages never carry headers)."""
 
     __slots__ = ("_url",)
 
@@ -429,14 +433,12 @@ class _map_errors:
         return None
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
-        if exc is not None and isinstance(exc, (WsConnectionClosed, InvalidHandshake, InvalidURI, OSError)):
+        if exc is not None and isinstance(exc, (InvalidHandshake, InvalidURI, OSError)):
             raise _translate(exc, _display_url(self._url)) from exc
 
 
 def _translate(exc: Exception, url: str) -> TransportError:
     match exc:
-        case WsConnectionClosed():
-            return _closed_error(exc.rcvd, exc.sent)
         case InvalidStatus():
             return _status_error(exc.response.status_code, exc.response.body, url)
         case InvalidHandshake():
