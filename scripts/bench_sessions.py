@@ -2,6 +2,7 @@
 
     python scripts/bench_sessions.py --sessions 100 --seconds 20
     python scripts/bench_sessions.py --sessions 200 --seconds 20 --mode rtproto
+    python scripts/bench_sessions.py --sessions 300 --seconds 20 --pacing per-session
 
 A load server runs in a CHILD process on 127.0.0.1 (so its CPU is not counted
 as the client's). Per connection it sends a short response prologue, then one
@@ -10,10 +11,17 @@ as 1280 base64 chars, encoded once) on an absolute schedule, and reads and
 discards whatever the client sends.
 
 The parent runs N concurrent client sessions, each sending one 20 ms
-``input_audio_buffer.append`` on an absolute schedule (t0 + k * 20 ms, the
-session starts spread over one 20 ms period) and receiving the deltas. The
-client flavours carry the same traffic, one after the other, each against a
-fresh server:
+``input_audio_buffer.append`` on an absolute schedule and receiving the deltas
+in its own task. ``--pacing`` picks who keeps the schedule:
+
+* ``shared`` (default): ONE ticker task for all sessions wakes at
+  t0 + k * 20 ms and, session after session, builds and sends each one's
+  append, as a phone-line relay with one media clock does;
+* ``per-session``: every session sleeps until its own t0 + k * 20 ms (the
+  session starts spread over one 20 ms period), one timer wake-up per append.
+
+The client flavours carry the same traffic, with the same pacing, one after
+the other, each against a fresh server:
 
 * ``rtproto``: ``rtproto.transport.connect``, ``iter_events`` (decode_server),
   ``Session.receive`` for every event, ``b64_to_pcm16`` on every delta,
@@ -28,12 +36,13 @@ fresh server:
 
 After a warm-up, a window of ``--seconds`` is measured: client CPU
 (``time.process_time``), server CPU (``/proc/<child>/stat``), send lateness
-(actual send time minus scheduled time), frames per second, and RSS sampled
-every second from ``/proc/self/statm``. Sessions per core is N divided by the
-client's CPU fraction. ``--repeat R`` alternates the flavours R times; the
-verdict takes medians. Everything is bounded: the clients stop at the end of
-the window, the server child exits when told or after a hard deadline, and the
-parent kills it if it lingers.
+(actual send time minus scheduled time; with shared pacing every append of a
+tick is scheduled at the tick, so the last one sent waits for all before it),
+frames per second, and RSS sampled every second from ``/proc/self/statm``.
+Sessions per core is N divided by the client's CPU fraction. ``--repeat R``
+alternates the flavours R times; the verdict takes medians. Everything is
+bounded: the clients stop at the end of the window, the server child exits
+when told or after a hard deadline, and the parent kills it if it lingers.
 
 Read the "other processes CPU" row before trusting a column: on a busy machine
 the client is starved, sends turn late, and CPU per session even drops (the
@@ -45,6 +54,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import multiprocessing
 import os
 import resource
@@ -267,7 +277,42 @@ async def paced(run: Run, index: int, n: int, send) -> None:
         k += 1
 
 
-async def rtproto_session(url: str, run: Run, index: int, n: int, ready: asyncio.Barrier) -> None:
+class Ticker:
+    """One media clock for all sessions: every 20 ms, ``await send(due)`` for each session in turn.
+
+    Sessions hand their ``send`` to :meth:`pace` (the shared counterpart of
+    :func:`paced`) and wait there until the ticker has passed the window.
+    """
+
+    def __init__(self, run: Run):
+        self.run = run
+        self.sends: list = []
+        self.ended = asyncio.Event()
+
+    async def pace(self, index: int, n: int, send) -> None:
+        self.sends.append(send)
+        await self.ended.wait()
+
+    async def tick(self) -> None:
+        """Wake at first_send + k * 20 ms until the window ends, sending every session's due append."""
+        loop = asyncio.get_running_loop()
+        k = 0
+        try:
+            while True:
+                due = self.run.first_send + k * FRAME_S
+                if due >= self.run.window_end:
+                    return
+                delay = due - loop.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                for send in self.sends:
+                    await send(due)
+                k += 1
+        finally:
+            self.ended.set()
+
+
+async def rtproto_session(url: str, run: Run, index: int, n: int, ready: asyncio.Barrier, pace) -> None:
     """One session through rtproto: transport, Session core, codec, events."""
     from rtproto.session import Send, Session
     from rtproto.transport import connect, iter_events
@@ -302,12 +347,12 @@ async def rtproto_session(url: str, run: Run, index: int, n: int, ready: asyncio
         await apply(session.start(config, now_ms=loop.time() * 1000))
         receiver = asyncio.create_task(receive())
         await ready.wait()
-        await paced(run, index, n, send)
+        await pace(index, n, send)
         await conn.close()
         await receiver
 
 
-async def transport_session(url: str, run: Run, index: int, n: int, ready: asyncio.Barrier) -> None:
+async def transport_session(url: str, run: Run, index: int, n: int, ready: asyncio.Barrier, pace) -> None:
     """Bare traffic through rtproto's transport only: conn.send of the pre-built append, recv + orjson.loads."""
     from rtproto.transport import connect
 
@@ -327,12 +372,12 @@ async def transport_session(url: str, run: Run, index: int, n: int, ready: async
 
         receiver = asyncio.create_task(receive())
         await ready.wait()
-        await paced(run, index, n, send)
+        await pace(index, n, send)
         await conn.close()
         await receiver
 
 
-async def bare_session(url: str, run: Run, index: int, n: int, ready: asyncio.Barrier) -> None:
+async def bare_session(url: str, run: Run, index: int, n: int, ready: asyncio.Barrier, pace) -> None:
     """The same traffic with bare websockets: a pre-built append, recv + orjson.loads."""
     loop = asyncio.get_running_loop()
     append = bare_append_frame()
@@ -350,7 +395,7 @@ async def bare_session(url: str, run: Run, index: int, n: int, ready: asyncio.Ba
 
         receiver = asyncio.create_task(receive())
         await ready.wait()
-        await paced(run, index, n, send)
+        await pace(index, n, send)
         await ws.close()
         await receiver
 
@@ -367,6 +412,7 @@ def rss_mb() -> float:
 @dataclass
 class Result:
     mode: str
+    pacing: str
     n: int
     window_s: float
     cpu_s: float
@@ -390,14 +436,16 @@ class Result:
         return self.n * self.window_s / self.cpu_s
 
 
-async def measure(mode: str, n: int, seconds: float, url: str, server: ServerProcess) -> Result:
+async def measure(mode: str, pacing: str, n: int, seconds: float, url: str, server: ServerProcess) -> Result:
     """Connect n sessions, run warm-up + window, return what was measured."""
     loop = asyncio.get_running_loop()
     ready = asyncio.Barrier(n + 1)
     run = Run(n, seconds)
     session = {"rtproto": rtproto_session, "transport": transport_session, "bare": bare_session}[mode]
+    ticker = Ticker(run) if pacing == "shared" else None
+    pace = ticker.pace if ticker else functools.partial(paced, run)
     rss_idle = rss_mb()
-    tasks = [asyncio.create_task(session(url, run, i, n, ready)) for i in range(n)]
+    tasks = [asyncio.create_task(session(url, run, i, n, ready, pace)) for i in range(n)]
     async with asyncio.timeout(60):
         while ready.n_waiting < n:
             _raise_failures(tasks)
@@ -405,11 +453,13 @@ async def measure(mode: str, n: int, seconds: float, url: str, server: ServerPro
     run.begin(loop.time() + 0.1, seconds)
     rss_connected = rss_mb()
     await ready.wait()
+    if ticker:
+        tasks.append(asyncio.create_task(ticker.tick()))
     sampler = asyncio.create_task(_window(run, server))
     async with asyncio.timeout(WARMUP_S + seconds + 30):
         await asyncio.gather(*tasks)
     cpu_s, sys_s, server_cpu_s, others_cpu_s, rss = await sampler
-    return Result(mode, n, seconds, cpu_s, sys_s, server_cpu_s, others_cpu_s, run, rss, rss_idle, rss_connected,
+    return Result(mode, pacing, n, seconds, cpu_s, sys_s, server_cpu_s, others_cpu_s, run, rss, rss_idle, rss_connected,
                   resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, {})
 
 
@@ -448,12 +498,12 @@ async def _window(run: Run, server: ServerProcess) -> tuple[float, float, float,
     return client, sys1 - sys0, server_cpu, max(0.0, busy1 - busy0 - client - server_cpu), rss
 
 
-def run_mode(mode: str, n: int, seconds: float) -> Result:
+def run_mode(mode: str, pacing: str, n: int, seconds: float) -> Result:
     """One flavour against a fresh server child."""
     server = ServerProcess(hard_deadline_s=WARMUP_S + seconds + 120)
     try:
         url = f"ws://127.0.0.1:{server.port}/v1/realtime?model=gpt-realtime"
-        result = asyncio.run(measure(mode, n, seconds, url, server))
+        result = asyncio.run(measure(mode, pacing, n, seconds, url, server))
     finally:
         report = server.stop()
     result.server = report
@@ -530,6 +580,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="measured window per run (default 20)")
     parser.add_argument("--mode", choices=tuple(_MODES), default="both",
                         help="both = rtproto and bare; all adds transport (rtproto's transport alone)")
+    parser.add_argument("--pacing", choices=("shared", "per-session"), default="shared",
+                        help="shared = one 20 ms ticker sends every session's append (default); "
+                             "per-session = every session sleeps until its own send time")
     parser.add_argument("--repeat", type=int, default=1, help="alternate the flavours this many times (default 1)")
     args = parser.parse_args(argv)
     if not (1 <= args.sessions <= 2000 and 1 <= args.seconds <= 300 and 1 <= args.repeat <= 10):
@@ -538,9 +591,11 @@ def main(argv: list[str] | None = None) -> None:
     print(f"python {sys.version.split()[0]}, websockets {websockets.__version__}, {os.cpu_count()} CPUs, "
           f"load average {' '.join(load)}; {args.sessions} sessions, "
           f"{WARMUP_S:.0f} s warm-up + {args.seconds:.0f} s measured per run")
+    print(f"pacing: {args.pacing}" + (" (one 20 ms ticker task sends every session's append)" if args.pacing == "shared"
+                                      else " (every session sleeps until its own send time)"))
     modes = _MODES[args.mode]
     plan = [(mode, i) for i in range(1, args.repeat + 1) for mode in modes]
-    results = [run_mode(mode, args.sessions, args.seconds) for mode, _ in plan]
+    results = [run_mode(mode, args.pacing, args.sessions, args.seconds) for mode, _ in plan]
     print_table(results, [f"{mode} #{i}" if args.repeat > 1 else mode for mode, i in plan])
     print_verdict(results)
 
