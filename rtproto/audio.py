@@ -584,7 +584,8 @@ class WavSink(_BufferedSink):
         self._origin = clock()
         self._blocks = 0
         self._scratch = np.zeros(self.block, np.int16)
-        self._wav = wave.open(str(self.path), "wb")
+        self._file = open(self.path, "wb")  # opened first: a bad path fails cleanly, before wave
+        self._wav = wave.open(self._file, "wb")
         self._wav.setnchannels(1)
         self._wav.setsampwidth(2)
         self._wav.setframerate(rate)
@@ -615,6 +616,7 @@ class WavSink(_BufferedSink):
         self._advance()
         self._play_blocks(None)
         self._wav.close()
+        self._file.close()
         self._wav = None
 
 

@@ -182,7 +182,7 @@ def open_source(opts: TalkOptions) -> Any:
     if opts.text:
         return None
     if opts.input:
-        return audio.WavSource(opts.input)
+        return _open_file(audio.WavSource, opts.input, "--input")
     return audio.Microphone(device=_device(opts.input_device))
 
 
@@ -191,13 +191,22 @@ def open_sink(opts: TalkOptions) -> Any:
     from . import audio
 
     if opts.output:
-        return audio.WavSink(opts.output)
+        return _open_file(audio.WavSink, opts.output, "--output")
     try:
         return audio.Speaker(device=_device(opts.output_device))
     except AudioDeviceError:
         if opts.text:
             return audio.NullSink()
         raise
+
+
+def _open_file(kind: Callable[[str], Any], path: str, flag: str) -> Any:
+    try:
+        return kind(path)
+    except OSError as exc:
+        raise RtprotoError(f"{flag} {path}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise RtprotoError(f"{flag} {path}: {exc}") from None
 
 
 def _device(spec: str | None) -> int | str | None:

@@ -91,3 +91,16 @@ def test_no_policy_without_mcp_or_lists():
     assert build_policy(TalkOptions()) is None
     session = build_session(TalkOptions(voice="marin"), [])
     assert session.audio.output.voice == "marin" and session.tools is events.UNSET
+
+
+def test_unreadable_wav_files_are_clear_errors(tmp_path):
+    from rtproto.talk import open_sink, open_source
+
+    with pytest.raises(RtprotoError, match=r"--input .*missing\.wav: No such file"):
+        open_source(TalkOptions(input=str(tmp_path / "missing.wav")))
+    junk = tmp_path / "junk.wav"
+    junk.write_bytes(b"not a wav file")
+    with pytest.raises(RtprotoError, match=r"--input .*junk\.wav: .*not a readable PCM WAV"):
+        open_source(TalkOptions(input=str(junk)))
+    with pytest.raises(RtprotoError, match=r"--output .*nodir.*: No such file"):
+        open_sink(TalkOptions(output=str(tmp_path / "nodir" / "out.wav")))
