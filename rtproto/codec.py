@@ -628,7 +628,8 @@ def write_wav(path: str | os.PathLike[str], pcm16: np.ndarray, rate: int) -> Non
     """Write 1-D int16 samples as a mono 16-bit PCM WAV file."""
     pcm = _as_pcm16(pcm16, "write_wav").astype(np.int16, copy=False)  # wave wants native order
     rate = _check_rate(rate, "write_wav rate")
-    with wave.open(os.fspath(path), "wb") as w:
+    # The file is opened first: wave.open(path) on a bad path leaves a half-built object behind.
+    with open(path, "wb") as f, wave.open(f, "wb") as w:
         w.setnchannels(1)
         w.setsampwidth(2)
         w.setframerate(rate)

@@ -9,6 +9,7 @@ recorded, so the demo runs unattended.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +32,10 @@ def recorded_answers(path: Path) -> dict[str, tuple[bool, str | None]]:
 def _demo_sink(opts: Any, console: Any) -> Any:
     from . import audio
     from .errors import AudioDeviceError
+    from .talk import _open_file
 
     if opts.output:
-        return audio.WavSink(opts.output, realtime=False)
+        return _open_file(functools.partial(audio.WavSink, realtime=False), opts.output, "--output")
     try:
         return audio.Speaker(device=opts.output_device)
     except AudioDeviceError as exc:

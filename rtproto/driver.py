@@ -81,11 +81,11 @@ class Driver:
         """Milliseconds since the driver started (the core's clock)."""
         return (self.clock() - self._origin) * 1000.0
 
-    async def run(self, session_config: Any = None, text_lines: AsyncIterator[str] | None = None) -> None:
+    async def run(self, session_config: Any = None, text_lines: AsyncIterator[str] | None = None) -> bool:
         """Configure the session, then stream until the server closes or input ends.
 
-        Returns on a normal close by the server, or when ``text_lines`` ends and
-        no response is running; raises :class:`rtproto.errors.ConnectionClosed`
+        Returns True on a normal close by the server, False when ``text_lines``
+        ended and no response is running; raises :class:`rtproto.errors.ConnectionClosed`
         on an abnormal close, and the error of a failed approval or function step.
         """
         self._failed = asyncio.get_running_loop().create_future()
@@ -98,7 +98,8 @@ class Driver:
             helpers.append(asyncio.create_task(self._text_loop(text_lines), name="rtproto-text"))
         try:
             await self._until_done(receiver, helpers, text_lines is not None)
-            await asyncio.wait_for(self.sink.drain(), self.drain_timeout)
+            await self._drain()
+            return receiver.done()  # the server ended the conversation (else our input did)
         finally:
             for task in [receiver, *helpers, *self._background]:
                 task.cancel()
@@ -123,6 +124,13 @@ class Driver:
                 helpers.append(settle)  # cancelled with the others
                 pending.add(settle)
 
+    async def _drain(self) -> None:
+        try:
+            await asyncio.wait_for(self.sink.drain(), self.drain_timeout)
+        except TimeoutError:
+            self.display.warn(f"audio still queued after {self.drain_timeout:.0f} s was dropped")
+            self.sink.clear()
+
     async def _settle(self, limit_s: float = 60.0) -> None:
         """After the last typed line: wait for the running response and pending tools to finish."""
         deadline = self.clock() + limit_s
@@ -146,7 +154,11 @@ class Driver:
         if isinstance(event, events.ResponseOutputAudioDelta):
             key = (event.item_id, event.content_index)
             if key not in self._cleared:
-                pcm = codec.decode_audio(event.delta, self._out_format)
+                try:
+                    pcm = codec.decode_audio(event.delta, self._out_format)
+                except ValueError as exc:
+                    self.display.warn(f"skipped an audio delta of {event.item_id}: {exc}")
+                    return
                 if self._out_format.rate != self.sink.rate:
                     pcm = self._resampler(key).process(pcm)
                 self.sink.play(event.item_id, event.content_index, pcm)

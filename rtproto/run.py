@@ -77,8 +77,20 @@ def _serve_parser(sub: Any) -> None:
     p.add_argument("file", metavar="FILE.jsonl")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8765)
-    p.add_argument("--speed", default="1", help="'max', or a factor of the recorded pacing (default 1)")
+    p.add_argument("--speed", default=1.0, type=_speed, help="'max', or a factor of the recorded pacing (default 1)")
     p.add_argument("--strict", action="store_true", help="close the connection when the client departs from the recording")
+
+
+def _speed(text: str) -> str | float:
+    if text == "max":
+        return "max"
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'max' or a number, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"the speed must be positive, got {text!r}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -121,6 +133,9 @@ def main(argv: list[str] | None = None) -> int:
               f"{': ' + exc.reason if exc.reason else ''}", file=sys.stderr)
     except RtprotoError as exc:
         print(f"error: {exc}", file=sys.stderr)
+    except OSError as exc:  # a file named on the command line cannot be opened or written
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
     return 1
 
 
@@ -142,8 +157,7 @@ async def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "serve":
         from .server import run_server
 
-        speed: Any = "max" if args.speed == "max" else float(args.speed)
-        await run_server(args.file, host=args.host, port=args.port, speed=speed, strict=args.strict)
+        await run_server(args.file, host=args.host, port=args.port, speed=args.speed, strict=args.strict)
         return 0
     return await _talk(args)
 

@@ -41,6 +41,7 @@ class StdinReader:
         self._texts: asyncio.Queue[str | None] = asyncio.Queue()
         self._eof = False
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._asking = asyncio.Lock()  # one question on screen at a time, answered in order
 
     def start(self) -> StdinReader:
         """Start the reading thread (call from inside the event loop)."""
@@ -73,7 +74,15 @@ class StdinReader:
         self._texts.put_nowait(line)
 
     async def approve(self, request: Any) -> tuple[bool, str | None]:
-        """Ask about one approval request; ``y``/``yes`` approves, anything else denies."""
+        """Ask about one approval request; ``y``/``yes`` approves, anything else denies.
+
+        Questions are asked one at a time, so an answer always belongs to the
+        question on screen.
+        """
+        async with self._asking:
+            return await self._ask(request)
+
+    async def _ask(self, request: Any) -> tuple[bool, str | None]:
         self._prompt(f"approve {request.server_label}.{request.name}({request.arguments})? [y/N] ")
         answer = self._typed_ahead()
         if answer is not None:

@@ -12,7 +12,6 @@ import asyncio
 import importlib
 import inspect
 import os
-import sys
 import tomllib
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -99,7 +98,12 @@ def options_from(config: dict[str, Any], flags: dict[str, Any]) -> TalkOptions:
             setattr(opts, name, value)
         elif key != "mcp":
             raise RtprotoError(f"config: unknown key {key!r}")
+    for key in ("allow", "ask", "functions"):
+        if key in config and not isinstance(config[key], list):
+            raise RtprotoError(f"config: {key} must be a list of strings")
     for label, table in (config.get("mcp") or {}).items():
+        if not isinstance(table, dict) or "url" not in table:
+            raise RtprotoError(f'config [mcp.{label}]: needs url = "https://..."')
         opts.mcp.append(McpServer(label=label, url=table["url"], token_env=table.get("token_env"),
                                   allow=list(table.get("allow", [])), ask=list(table.get("ask", []))))
     for name, value in flags.items():
@@ -137,6 +141,8 @@ def function_tool(name: str, function: Callable[..., Any]) -> events.FunctionToo
     """A FunctionTool whose parameters come from the callable's signature and docstring."""
     properties, required = {}, []
     for param in inspect.signature(function).parameters.values():
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
         kind = _JSON_TYPES.get(param.annotation if not isinstance(param.annotation, str) else
                                {"str": str, "int": int, "float": float, "bool": bool}.get(param.annotation), "string")
         properties[param.name] = {"type": kind}
@@ -183,7 +189,7 @@ def open_source(opts: TalkOptions) -> Any:
         return None
     if opts.input:
         return _open_file(audio.WavSource, opts.input, "--input")
-    return audio.Microphone(device=_device(opts.input_device))
+    return audio.Microphone(device=opts.input_device)
 
 
 def open_sink(opts: TalkOptions) -> Any:
@@ -193,7 +199,7 @@ def open_sink(opts: TalkOptions) -> Any:
     if opts.output:
         return _open_file(audio.WavSink, opts.output, "--output")
     try:
-        return audio.Speaker(device=_device(opts.output_device))
+        return audio.Speaker(device=opts.output_device)
     except AudioDeviceError:
         if opts.text:
             return audio.NullSink()
@@ -209,17 +215,7 @@ def _open_file(kind: Callable[[str], Any], path: str, flag: str) -> Any:
         raise RtprotoError(f"{flag} {path}: {exc}") from None
 
 
-def _device(spec: str | None) -> int | str | None:
-    return int(spec) if spec and spec.isdigit() else spec
 
-
-async def stdin_lines() -> Any:
-    """Lines typed on standard input, read in a worker thread (never blocking the loop)."""
-    while True:
-        line = await asyncio.to_thread(sys.stdin.readline)
-        if not line:
-            return
-        yield line
 
 
 def _recorder(writer: Any) -> Any:
@@ -240,8 +236,12 @@ async def converse(opts: TalkOptions, *, url: str, api_key: str | None, console:
     from .session import Session
     from .transport import connect
 
-    functions = [load_function(spec) for spec in opts.functions]
-    session_config = build_session(opts, [tool for _, _, tool in functions])
+    try:
+        functions = [load_function(spec) for spec in opts.functions]
+        session_config = build_session(opts, [tool for _, _, tool in functions])
+    except BaseException:
+        _close_quietly(source, sink)
+        raise
     core = Session(policy=build_policy(opts), function_tools=[name for name, _, _ in functions])
     async with recording(opts.record, api="ga", url=url, model=opts.model) as writer:
         try:
@@ -250,8 +250,8 @@ async def converse(opts: TalkOptions, *, url: str, api_key: str | None, console:
                                 tools={name: fn for name, fn, _ in functions}, recorder=writer,
                                 approval_timeout=opts.approval_timeout,
                                 headphones=opts.headphones or not _echo_path(source, sink))
-                await driver.run(session_config, text_lines)
-            _record_close(writer, 1000, "", "client")
+                by_server = await driver.run(session_config, text_lines)
+            _record_close(writer, 1000, "", "server" if by_server else "client")
         except ConnectionClosed as exc:
             _record_close(writer, exc.code, exc.reason, "server")
             raise
@@ -292,7 +292,11 @@ async def talk(opts: TalkOptions, *, api_key: str | None) -> int:
     console = Console()
     reader = StdinReader(prompt=console.prompt, answered=console.answered, answers_ahead=not opts.text).start()
     sink = open_sink(opts)
-    source = open_source(opts)
+    try:
+        source = open_source(opts)
+    except BaseException:
+        sink.close()
+        raise
     console.info(f"connecting to {url.split('?')[0]} ({opts.model}); Ctrl-C ends the conversation")
     await converse(opts, url=url, api_key=api_key, console=console, approver=reader.approve,
                    source=source, sink=sink, text_lines=reader.lines() if opts.text else None)

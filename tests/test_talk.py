@@ -104,3 +104,56 @@ def test_unreadable_wav_files_are_clear_errors(tmp_path):
         open_source(TalkOptions(input=str(junk)))
     with pytest.raises(RtprotoError, match=r"--output .*nodir.*: No such file"):
         open_sink(TalkOptions(output=str(tmp_path / "nodir" / "out.wav")))
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[mcp.github]\ntoken_env = 'X'\n", r"\[mcp.github\]: needs url"),
+    ("allow = 'get_latest_release'\n", "allow must be a list of strings"),
+])
+def test_config_shapes_are_checked(tmp_path, text, message):
+    path = tmp_path / "rt.toml"
+    path.write_text(text)
+    with pytest.raises(RtprotoError, match=message):
+        options_from(load_config(str(path)), {"allow": ["x"], "mcp": []})
+
+
+async def test_approvals_are_asked_one_at_a_time(tmp_path):
+    """Two pending approvals: each typed answer goes to the question on screen."""
+    import asyncio
+    import os
+    from types import SimpleNamespace
+
+    from rtproto.stdin import StdinReader
+
+    read_fd, write_fd = os.pipe()
+    prompts: list[str] = []
+    with os.fdopen(read_fd) as stream:
+        reader = StdinReader(stream, prompt=prompts.append).start()
+        first = asyncio.ensure_future(reader.approve(SimpleNamespace(server_label="gh", name="delete_repo", arguments="{}")))
+        second = asyncio.ensure_future(reader.approve(SimpleNamespace(server_label="gh", name="list_issues", arguments="{}")))
+        await asyncio.sleep(0.05)
+        assert len(prompts) == 1 and "delete_repo" in prompts[0]  # the second waits its turn
+        os.write(write_fd, b"n\n")
+        assert await asyncio.wait_for(first, 5) == (False, "denied by user")
+        await asyncio.sleep(0.05)
+        assert len(prompts) == 2 and "list_issues" in prompts[1]
+        os.write(write_fd, b"y\n")
+        assert await asyncio.wait_for(second, 5) == (True, None)
+        os.close(write_fd)
+
+
+def test_cli_usage_and_file_errors(tmp_path):
+    import subprocess
+    import sys
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "rtproto.run", *args], cwd=tmp_path, capture_output=True,
+                              text=True, timeout=60)
+
+    bad_speed = run("serve", "x.jsonl", "--speed", "fast")
+    assert bad_speed.returncode == 2 and "expected 'max' or a number" in bad_speed.stderr
+    missing = run("serve", str(tmp_path / "missing.jsonl"), "--port", "0")
+    assert missing.returncode in (1, 2) and "missing.jsonl" in missing.stderr and "Traceback" not in missing.stderr
+    fixture = str(__import__("pathlib").Path(__file__).parent / "fixtures" / "mcp_call.jsonl")
+    unwritable = run("replay", fixture, "--audio-out", str(tmp_path / "nodir" / "a.wav"))
+    assert unwritable.returncode == 1 and "nodir" in unwritable.stderr and "Traceback" not in unwritable.stderr
