@@ -369,23 +369,11 @@ class _Connector:
         await self._conn.close()
 
 
-def connect(
-    url: str,
-    *,
-    api_key: str | None = None,
-    api: str = "ga",
-    headers: dict | None = None,
-    send_queue_size: int = 256,
-    recorder: Recorder | None = None,
-    open_timeout: float | None = 10,
-    ping_interval: float | None = 20,
-    ping_timeout: float | None = 20,
-) -> _Connector:
-    """Open a :class:`Connection`: ``async with connect(url, api_key=k) as conn:`` or ``await connect(...)``."""
-    options = dict(
-        api_key=api_key, api=api, headers=headers, send_queue_size=send_queue_size, recorder=recorder,
-        open_timeout=open_timeout, ping_interval=ping_interval, ping_timeout=ping_timeout,
-    )
+def connect(url: str, **options: Any) -> _Connector:
+    """Open a :class:`Connection` with :meth:`Connection.connect`'s options.
+
+    ``async with connect(url, api_key=k) as conn:``, or ``conn = await connect(...)``.
+    """
     return _Connector(url, options)
 
 
