@@ -1,35 +1,54 @@
 """A lean asyncio I/O layer around websockets' sans-I/O client protocol.
 
-Theory of operation: :class:`WebSocketIO` is a plain ``asyncio.Protocol``.
-Bytes from the socket go straight into ``websockets.client.ClientProtocol``
-inside ``data_received``; complete data frames land, as raw bytes, in a deque,
-and a waiting reader is woken through one future (no task per frame).
-Sending serialises a text frame with the protocol and writes it to the asyncio
-transport at once; the transport's write-buffer limits drive ``paused``, which
-callers await with :meth:`WebSocketIO.writable`. The protocol answers pings by
-itself; this layer only flushes what it queues. Keepalive pings and every
-timeout live here, on loop timers, because the sans-I/O core has no clock.
+Theory of operation: :class:`WebSocketIO` is a plain ``asyncio.Protocol``
+around ``websockets.client.ClientProtocol``, which runs the opening and
+closing handshakes, answers pings and judges every unusual frame. The two hot
+paths skip its generator-based parser and frame objects: ``data_received``
+cuts the byte stream into frames itself (a few header bytes each) and takes
+a whole unmasked text or binary message straight out, while every other frame
+is fed to websockets whole, so its parser always starts on a frame boundary;
+``send_text`` writes a masked text frame to the asyncio transport at once.
+Data frames, as raw bytes, either go to the handler of
+:meth:`WebSocketIO.deliver` at once (no task switch at all) or land in a
+deque, and a waiting reader is woken through one future. The transport's
+write-buffer limits drive ``paused``, which callers await with
+:meth:`WebSocketIO.writable`. Keepalive pings and every timeout live here, on
+loop timers, because the sans-I/O core has no clock.
 
 This module knows neither rtproto's errors nor its frames: handshake failures
 surface as websockets' exceptions (``InvalidStatus``, ``InvalidHandshake``)
-or ``OSError``/``TimeoutError``, for the transport to translate.
+or ``OSError``/``TimeoutError``, for the transport to translate; a failure to
+open the tunnel through an HTTP proxy surfaces as :class:`ProxyFailure`, and a
+proxy that cannot be used as websockets' ``InvalidProxy`` (both name the proxy
+without its credentials).
+
+Proxies: an HTTP(S) proxy is reached with websockets' own CONNECT helper
+(``HTTPProxyConnection``: ``prepare_connect_request`` and its response
+parser), then the tunnel's transport is handed to :class:`WebSocketIO`, with
+``loop.start_tls`` first for ``wss://``, as websockets' asyncio client does.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import ipaddress
 import logging
 import os
 import ssl
+import struct
 from collections import deque
+from collections.abc import Callable
+from typing import Literal
+from urllib.parse import urlsplit
 
+from websockets.asyncio.client import HTTPProxyConnection
 from websockets.client import ClientProtocol
-from websockets.exceptions import InvalidMessage
-from websockets.frames import Close, Frame, Opcode
+from websockets.exceptions import InvalidMessage, InvalidProxy, ProxyError
+from websockets.frames import Close, Frame, Opcode, apply_mask
 from websockets.http11 import Response
 from websockets.protocol import State
-from websockets.uri import parse_uri
+from websockets.uri import Proxy, WebSocketURI, get_proxy, parse_proxy, parse_uri
 
 # Frames held for a slow reader before the socket stops being read, and the
 # depth at which reading resumes.
@@ -38,6 +57,11 @@ RECV_LOW_WATER = 1024
 CLOSE_TIMEOUT = 10.0
 
 _DATA = (Opcode.TEXT, Opcode.BINARY)
+_PLAIN = (0x81, 0x82)  # first byte of a whole text or binary message: FIN, no reserved bits
+_MAX_HEAD = 65536  # bytes of handshake response head buffered before websockets judges it
+_MASK_POOL = 4096  # masking keys come from os.urandom, 1024 at a time
+_HEAD16 = struct.Struct("!BBH")
+_HEAD64 = struct.Struct("!BBQ")
 _ENDED = (State.CLOSING, State.CLOSED)
 
 
@@ -54,9 +78,13 @@ class WebSocketIO(asyncio.Protocol):
         self._handshake: asyncio.Future[Response] = self._loop.create_future()
         self._lost: asyncio.Future[None] = self._loop.create_future()
         self._reader: asyncio.Future[None] | None = None
+        self._handler: Callable[[bytes], None] | None = None
         self._drain: asyncio.Future[None] | None = None
         self._reading_paused = False
         self._fragments: list[bytes] | None = None
+        self._unparsed = bytearray()  # the start of a frame (or of the handshake response) torn by a read
+        self._masks = b""
+        self._mask_pos = _MASK_POOL
         self._ping_interval = ping_interval
         self._ping_timeout = ping_timeout
         self._ping_data: bytes | None = None
@@ -70,21 +98,29 @@ class WebSocketIO(asyncio.Protocol):
         self.flush()  # the handshake request
 
     def data_received(self, data: bytes) -> None:
+        if self._unparsed:
+            self._unparsed += data
+            data, self._unparsed = self._unparsed, bytearray()
         protocol = self.protocol
-        protocol.receive_data(data)
-        events = protocol.events_received()
-        self.flush()  # pongs, the reply to a close frame
-        for event in events:
-            if type(event) is Frame:
-                self._on_frame(event)
+        if protocol.state is State.CONNECTING:
+            data = self._feed_response(data)
+        fed = True
+        if data:
+            if protocol.state is State.OPEN:
+                fed = self._split(data)
             else:
-                self._on_response(event)
-        if protocol.close_rcvd is not None or protocol.state in _ENDED:
-            self.ended = True
+                self._feed(data)
+        if fed:  # websockets may have queued pongs or a close reply, or ended the connection
+            self.flush()
+            if protocol.close_rcvd is not None or protocol.state in _ENDED:
+                self.ended = True
         if self.frames or self.ended:
             self._wake_reader()
 
     def eof_received(self) -> None:
+        if self._unparsed:
+            self._feed(self._unparsed)  # a torn frame: websockets reports the unclean end
+            self._unparsed = bytearray()
         self.protocol.receive_eof()
         self.flush()
         # Returning None lets asyncio close the transport: after EOF a
@@ -120,18 +156,37 @@ class WebSocketIO(asyncio.Protocol):
 
     async def wait_frame(self) -> None:
         """Wait until a frame is queued or the connection has ended (one reader at a time)."""
+        self._check_one_reader()
         if self.frames or self.ended:
             return
-        if self._reader is not None:
-            raise RuntimeError("recv() is already waiting in another task; receive from one task only")
         self._reader = self._loop.create_future()
         try:
             await self._reader
         finally:
             self._reader = None
 
+    async def deliver(self, handler: Callable[[bytes], None]) -> None:
+        """Call ``handler(frame)`` for every frame, from the socket callback, until the connection ends.
+
+        Queued frames go first. If ``handler`` raises, delivery stops, the
+        frames after it stay queued, and the exception is raised here.
+        """
+        self._check_one_reader()
+        while self.frames:
+            handler(self.pop_frame())
+        if self.ended:
+            return
+        self._reader = self._loop.create_future()
+        self._handler = handler
+        try:
+            await self._reader
+        finally:
+            self._handler = None
+            self._reader = None
+
     def pop_frame(self) -> bytes:
         """Take the oldest queued frame (resumes reading below the low-water mark)."""
+        self._check_one_reader()
         frame = self.frames.popleft()
         if self._reading_paused and len(self.frames) < RECV_LOW_WATER:
             self._reading_paused = False
@@ -146,9 +201,20 @@ class WebSocketIO(asyncio.Protocol):
             await asyncio.shield(self._drain)
 
     def send_text(self, data: bytes) -> None:
-        """Write one text frame now (the caller checked that the protocol is OPEN)."""
-        self.protocol.send_text(data)
-        self.flush()
+        """Write one masked text frame now (the caller checked that the protocol is OPEN)."""
+        pos = self._mask_pos
+        if pos == _MASK_POOL:
+            self._masks, pos = os.urandom(_MASK_POOL), 0
+        self._mask_pos = pos + 4
+        mask = self._masks[pos : pos + 4]
+        size = len(data)
+        if size < 126:
+            head = bytes((0x81, 0x80 | size))
+        elif size < 65536:
+            head = _HEAD16.pack(0x81, 0xFE, size)
+        else:
+            head = _HEAD64.pack(0x81, 0xFF, size)
+        self._transport.write(head + mask + apply_mask(data, mask))
 
     async def close(self, code: int, reason: str) -> None:
         """Run the closing handshake, waiting up to CLOSE_TIMEOUT for the server to drop TCP."""
@@ -184,6 +250,62 @@ class WebSocketIO(asyncio.Protocol):
 
     # -- internals ------------------------------------------------------------------
 
+    def _feed_response(self, data: bytes | bytearray) -> bytes | bytearray:
+        """Give websockets the handshake response's head alone, so that frames start on a boundary; return the rest."""
+        end = data.find(b"\r\n\r\n")
+        if end < 0 and len(data) <= _MAX_HEAD:
+            self._unparsed = bytearray(data)
+            return b""
+        end = len(data) if end < 0 else end + 4  # an overlong head: websockets rejects it
+        self._feed(data[:end])
+        return data[end:]
+
+    def _split(self, data: bytes | bytearray) -> bool:
+        """Cut ``data`` into frames: plain data frames go straight to ``_push``, all others to websockets.
+
+        A plain frame is a whole unmasked text or binary message (FIN set, no
+        reserved bits) outside a fragmented message: the frame nearly every
+        server event arrives in. websockets parses everything else (control
+        frames, fragments, frames it must reject), always from a frame boundary,
+        because only whole frames reach it. A torn last frame waits in
+        ``_unparsed`` for the next read. Returns whether websockets got a frame.
+        """
+        protocol = self.protocol
+        plain, fed = protocol.cur_size is None, False
+        pos, size = 0, len(data)
+        while size - pos >= 2:
+            first, second = data[pos], data[pos + 1]
+            length, start = second & 0x7F, pos + 2
+            if length >= 126:
+                start += 2 if length == 126 else 8
+                if start > size:
+                    break
+                length = int.from_bytes(data[pos + 2 : start], "big")
+            if second & 0x80:
+                start += 4  # a masked frame from a server: websockets rejects it
+            end = start + length
+            if end > size:
+                break
+            if plain and first in _PLAIN and second < 0x80:
+                self._push(data[start:end])
+            else:
+                self._feed(data[pos:end])
+                plain = protocol.cur_size is None and protocol.state is State.OPEN
+                fed = True
+            pos = end
+        if pos < size:
+            self._unparsed = bytearray(data[pos:])
+        return fed
+
+    def _feed(self, data: bytes | bytearray) -> None:
+        protocol = self.protocol
+        protocol.receive_data(data)
+        for event in protocol.events_received():
+            if type(event) is Frame:
+                self._on_frame(event)
+            else:
+                self._on_response(event)
+
     def _on_frame(self, frame: Frame) -> None:
         opcode = frame.opcode
         if opcode in _DATA:
@@ -202,7 +324,14 @@ class WebSocketIO(asyncio.Protocol):
             self._ping_timer = self._loop.call_later(self._ping_interval, self._send_ping)
 
     def _push(self, data: bytes | bytearray | memoryview) -> None:
-        self.frames.append(data if type(data) is bytes else bytes(data))
+        frame = data if type(data) is bytes else bytes(data)
+        if self._handler is not None and not self._reader.done():  # done: deliver() failed or was cancelled
+            try:
+                self._handler(frame)
+            except Exception as exc:  # the handler's failure ends delivery, not the connection
+                self._reader.set_exception(exc)
+            return
+        self.frames.append(frame)
         if not self._reading_paused and len(self.frames) > RECV_HIGH_WATER:
             self._reading_paused = True
             self._transport.pause_reading()
@@ -214,6 +343,11 @@ class WebSocketIO(asyncio.Protocol):
             self._handshake.set_exception(self.protocol.handshake_exc)
         else:
             self._handshake.set_result(response)
+
+    def _check_one_reader(self) -> None:
+        # A waiting reader owns the queue, even when woken and not yet running.
+        if self._reader is not None:
+            raise RuntimeError("another task is already receiving; receive from one task only")
 
     def _wake_reader(self) -> None:
         if self._reader is not None and not self._reader.done():
@@ -258,14 +392,19 @@ async def open_websocket(
     ping_interval: float | None,
     ping_timeout: float | None,
     logger: logging.Logger,
+    proxy: str | Literal[True] | None = None,
 ) -> WebSocketIO:
     """Connect TCP (TLS for ``wss://``), run the opening handshake, start keepalive.
 
-    No extensions (no compression) and no frame-size limit. Raises
-    ``InvalidURI``, ``InvalidStatus``/``InvalidHandshake``, ``OSError`` or
-    ``TimeoutError``.
+    ``proxy``: ``None`` connects directly; ``True`` takes an HTTP(S) proxy from
+    the environment as websockets does (see :func:`choose_proxy`); a string is
+    the proxy's URL. ``open_timeout`` covers the proxy, the tunnel, TLS and the
+    handshake. No extensions (no compression) and no frame-size limit. Raises
+    ``InvalidURI``, ``InvalidProxy``, :class:`ProxyFailure`,
+    ``InvalidStatus``/``InvalidHandshake``, ``OSError`` or ``TimeoutError``.
     """
     uri = parse_uri(url)
+    via = choose_proxy(uri, proxy)
     protocol = ClientProtocol(uri, max_size=None, logger=logger)
     request = protocol.connect()
     for name, value in headers.items():
@@ -276,14 +415,26 @@ async def open_websocket(
     loop = asyncio.get_running_loop()
     io = WebSocketIO(protocol, ping_interval=ping_interval, ping_timeout=ping_timeout)
     tls = _tls_context() if uri.secure else None
+    tunnel: asyncio.Transport | None = None
     try:
         async with asyncio.timeout(open_timeout):
-            await loop.create_connection(
-                lambda: io, uri.host, uri.port, ssl=tls, server_hostname=uri.host if tls else None
-            )
+            if via is None:
+                await loop.create_connection(
+                    lambda: io, uri.host, uri.port, ssl=tls, server_hostname=uri.host if tls else None
+                )
+            else:
+                logger.debug("= connecting through the HTTP proxy %s", proxy_address(via))
+                tunnel = await _open_tunnel(via, uri, user_agent)
+                tunnel.set_protocol(io)
+                transport = tunnel if tls is None else await loop.start_tls(tunnel, io, tls, server_hostname=uri.host)
+                io.connection_made(transport)
             await io.handshake()
-    except BaseException:
+    except BaseException as exc:
         io.abort()
+        if tunnel is not None:
+            tunnel.abort()
+        elif via is not None and isinstance(exc, TimeoutError):  # the deadline passed before the tunnel opened
+            raise ProxyFailure(proxy_address(via), exc) from exc
         raise
     io.start_keepalive()
     return io
@@ -293,6 +444,105 @@ async def open_websocket(
 def _tls_context() -> ssl.SSLContext:
     # Built once: loading the CA store costs milliseconds, and a relay opens hundreds of sessions.
     return ssl.create_default_context()
+
+
+class ProxyFailure(Exception):
+    """The tunnel through the HTTP proxy at ``proxy`` (``host:port``, never credentials) did not open.
+
+    ``error`` says why: ``OSError`` (the proxy is unreachable), ``TimeoutError``
+    (``open_timeout`` passed first), websockets' ``InvalidProxyStatus`` (the
+    proxy refused: ``error.response.status_code``) or ``InvalidProxyMessage``.
+    """
+
+    def __init__(self, proxy: str, error: BaseException):
+        super().__init__(f"through the proxy {proxy}: {error}")
+        self.proxy = proxy
+        self.error = error
+
+
+def choose_proxy(uri: WebSocketURI, proxy: str | Literal[True] | None) -> Proxy | None:
+    """The HTTP(S) proxy to reach ``uri`` through, or ``None`` to connect directly.
+
+    ``True`` asks the environment as websockets does (``websockets.uri.get_proxy``:
+    ``wss_proxy``/``https_proxy`` for ``wss://``, also ``ws_proxy``/``http_proxy``
+    for ``ws://``, in either case, skipping hosts in ``no_proxy``) and never
+    proxies a loopback host (``localhost``, 127.0.0.0/8, ``::1``), which a
+    proxy could not reach anyway. A URL without a scheme (``host:port``) means
+    ``http://``. Raises ``InvalidProxy`` (naming the proxy without credentials)
+    for a malformed URL or a SOCKS proxy.
+    """
+    if proxy is None or proxy is False:
+        return None
+    from_env = proxy is True
+    if from_env:
+        if _is_loopback(uri.host):
+            return None
+        proxy = get_proxy(uri)
+        if proxy is None:
+            return None
+    if "://" not in proxy:
+        proxy = f"http://{proxy}"
+    try:
+        parsed = parse_proxy(proxy)
+    except (InvalidProxy, ValueError) as exc:  # both may quote the URL, credentials and all
+        reason = exc.msg if isinstance(exc, InvalidProxy) else "the host or port is not valid"
+        raise InvalidProxy(_shown_proxy(proxy), reason) from None
+    if parsed.scheme.startswith("socks"):
+        where, fixes = ("the environment's proxy", ", the host in NO_PROXY") if from_env else ("the proxy", "")
+        raise InvalidProxy(
+            _shown_proxy(proxy),
+            f"{where} is a SOCKS proxy, which rtproto does not support; use an http:// proxy{fixes}, or proxy=None",
+        )
+    return parsed
+
+
+def proxy_address(proxy: Proxy) -> str:
+    """``host:port`` of the proxy, for messages: never its credentials."""
+    host = f"[{proxy.host}]" if ":" in proxy.host else proxy.host
+    return f"{host}:{proxy.port}"
+
+
+async def _open_tunnel(proxy: Proxy, uri: WebSocketURI, user_agent: str | None) -> asyncio.Transport:
+    """TCP (TLS for ``https://``) to the proxy, ``CONNECT host:port``, wait for a 2xx; returns the tunnel."""
+    loop = asyncio.get_running_loop()
+    tls = _tls_context() if proxy.scheme == "https" else None
+    try:
+        transport, connection = await loop.create_connection(
+            lambda: HTTPProxyConnection(uri, proxy, user_agent),
+            proxy.host,
+            proxy.port,
+            ssl=tls,
+            server_hostname=proxy.host if tls else None,
+        )
+    except OSError as exc:
+        raise ProxyFailure(proxy_address(proxy), exc) from exc
+    try:
+        await connection.response
+    except BaseException as exc:
+        transport.abort()
+        if isinstance(exc, (OSError, ProxyError)):
+            raise ProxyFailure(proxy_address(proxy), exc) from exc
+        raise
+    return transport
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _shown_proxy(proxy: str) -> str:
+    """The proxy URL as ``scheme://host:port``, without credentials."""
+    try:
+        parts = urlsplit(proxy)
+        netloc = parts.netloc.rpartition("@")[2]
+    except ValueError:
+        return "<unparsable proxy URL>"
+    return f"{parts.scheme}://{netloc}"
 
 
 def closed_by(io: WebSocketIO) -> tuple[Close | None, Close | None]:

@@ -9,7 +9,8 @@ order they happened. There are two kinds:
 - :class:`ClearPlayback`: flush this content part from the speaker, then report what
   was really played with ``Session.playback_cleared``;
 - :class:`AskApproval`: ask a person about an MCP tool call, then report the answer
-  with ``Session.answer_approval``;
+  with ``Session.answer_approval`` (or, when nobody answered in time,
+  ``Session.approval_timed_out``);
 - :class:`CallFunction`: run a local function tool, then report its result with
   ``Session.function_result``.
 
@@ -201,13 +202,14 @@ class ApprovalRequested(Notice):
 
 @dataclass(frozen=True, slots=True)
 class ApprovalAnswered(Notice):
-    """An approval request was answered, by a ``person`` or by the client ``policy``."""
+    """An approval request was answered: by a ``person``, by the client ``policy``, or
+    denied because nobody answered before the edge's deadline (``timeout``)."""
 
     approval_request_id: str
     name: str
     approve: bool
     reason: str | None
-    by: Literal["person", "policy"]
+    by: Literal["person", "policy", "timeout"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -124,8 +124,9 @@ class Console:
     def _approval_answered(self, n: Any) -> None:
         self._close_question()  # answered without a line from the person (timeout, end of input)
         verdict = "approved" if n.approve else "denied"
+        who = "" if n.by == "timeout" else f" by {n.by}"  # a timeout is said by its reason
         why = f" ({n.reason})" if n.reason else ""
-        self._line("approval", f"  ↳ {n.name or n.approval_request_id}: {verdict} by {n.by}{why}")
+        self._line("approval", f"  ↳ {n.name or n.approval_request_id}: {verdict}{who}{why}")
 
     def _server_error(self, n: Any) -> None:
         cause = f" (caused by our {n.client_event_type})" if n.client_event_type else ""

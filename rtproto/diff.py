@@ -451,7 +451,10 @@ _LINE_FACTS: dict[tuple[str, str], Callable[[dict[str, Any]], str | None]] = {
     ("client", "response.cancel"): lambda event: "client sent response.cancel",
     ("client", "conversation.item.truncate"): lambda event: "client truncated assistant audio",
     ("server", "error"): _error_fact,
-    ("local", "approval.answer"): lambda e: f"user {'approved' if e.get('approve') else 'denied'} an mcp call",
+    ("local", "approval.answer"): lambda e: (
+        "the approval timed out (denied)" if e.get("by") == "timeout"
+        else f"user {'approved' if e.get('approve') else 'denied'} an mcp call"
+    ),
 }
 
 

@@ -21,6 +21,7 @@ from typing import Any, AsyncIterator, Awaitable, Callable, Protocol
 from . import codec, events
 from .actions import AskApproval, CallFunction, ClearPlayback, Send
 from .errors import ConnectionClosed
+from .policy import TIMEOUT_REASON
 from .session import Session
 
 logger = logging.getLogger("rtproto.driver")
@@ -140,14 +141,34 @@ class Driver:
     # -- inbound -------------------------------------------------------------
 
     async def _receive_loop(self) -> None:
-        from .transport import iter_events
+        # Events arrive in the socket's callback (no task switch per frame); the
+        # core's outputs, which may need to wait for the socket, are performed
+        # in order by one task.
+        from .transport import deliver_events
+
+        outbox: asyncio.Queue[list[Any] | None] = asyncio.Queue()
+        actions = asyncio.create_task(self._perform(outbox), name="rtproto-actions")
+        actions.add_done_callback(self._report_failure)
 
         def malformed(raw: bytes, exc: Exception) -> None:
             self.display.warn(f"skipped a malformed server frame: {exc}")
 
-        async for _raw, event in iter_events(self.conn, api=self.api, on_error=malformed):
+        def on_event(_raw: bytes, event: Any) -> None:
             self._observe(event)
-            await self.apply(self.session.receive(event, now_ms=self.now_ms()))
+            outputs = self.session.receive(event, now_ms=self.now_ms())
+            if outputs:
+                outbox.put_nowait(outputs)
+
+        try:
+            await deliver_events(self.conn, on_event, api=self.api, on_error=malformed)
+            outbox.put_nowait(None)
+            await actions  # the notices of the last events
+        finally:
+            actions.cancel()
+
+    async def _perform(self, outbox: asyncio.Queue[list[Any] | None]) -> None:
+        while (outputs := await outbox.get()) is not None:
+            await self.apply(outputs)
 
     def _observe(self, event: Any) -> None:
         """The I/O side of an event: play audio, learn the output format."""
@@ -222,14 +243,19 @@ class Driver:
         await self.apply(self.session.playback_cleared(item_id, index, played_ms, now_ms=self.now_ms()))
 
     async def _ask_approval(self, request: Any) -> None:
+        line = {"type": "approval.answer", "approval_request_id": request.id}
         try:
             if self.approver is None:
                 raise TimeoutError
             approve, reason = await asyncio.wait_for(self.approver(request), self.approval_timeout)
         except TimeoutError:
-            approve, reason = False, "timed out"
-        self._record({"type": "approval.answer", "approval_request_id": request.id, "approve": approve, "reason": reason})
-        await self.apply(self.session.answer_approval(request.id, approve, reason, now_ms=self.now_ms()))
+            # Nobody answered in time: the core denies it as answered by "timeout"; the line
+            # keeps approve/reason so readers that predate "by" still see a denial.
+            self._record(line | {"approve": False, "reason": TIMEOUT_REASON, "by": "timeout"})
+            await self.apply(self.session.approval_timed_out(request.id, now_ms=self.now_ms()))
+        else:
+            self._record(line | {"approve": approve, "reason": reason})
+            await self.apply(self.session.answer_approval(request.id, approve, reason, now_ms=self.now_ms()))
 
     async def _call_function(self, call_id: str, name: str, arguments: str) -> None:
         output, is_error = await run_tool(self.tools[name], arguments)
@@ -242,9 +268,12 @@ class Driver:
         task.add_done_callback(self._finished)
 
     def _finished(self, task: asyncio.Task) -> None:
-        # An approval or a function result that failed would leave the model waiting
-        # forever: the failure ends the conversation instead (run() raises it).
         self._background.discard(task)
+        self._report_failure(task)
+
+    def _report_failure(self, task: asyncio.Task) -> None:
+        # An action, approval or function result that failed would leave the model
+        # waiting forever: the failure ends the conversation instead (run() raises it).
         if task.cancelled() or task.exception() is None:
             return
         if self._failed is None or self._failed.done():

@@ -7,7 +7,9 @@ session's ``_emit``, ``_flush`` and ``_first``):
 
 * an ``mcp_approval_request`` is approved (policy ``allow``), put to a person
   (``ask``: :class:`~rtproto.actions.AskApproval`) or denied with
-  :data:`DENY_REASON`; answers become ``mcp_approval_response`` items;
+  :data:`DENY_REASON`; a person's answer, or the edge's report that nobody
+  answered in time (denied with :data:`TIMEOUT_REASON`), becomes an
+  ``mcp_approval_response`` item;
 * an ``mcp_call`` of a denied tool is a :class:`~rtproto.actions.PolicyViolation`
   and cancels its response once; a completed call (``output`` or ``error``)
   owes the follow-up ``response.create``, unless it was a violation;
@@ -34,10 +36,11 @@ from rtproto.events import (
     ResponseMcpCallArgumentsDone,
 )
 
-__all__ = ["DENY_REASON", "Decision", "ToolPolicy", "ToolRules"]
+__all__ = ["DENY_REASON", "TIMEOUT_REASON", "Decision", "ToolPolicy", "ToolRules"]
 
 Decision = Literal["allow", "ask", "deny"]
 DENY_REASON = "not allowed by client policy"
+TIMEOUT_REASON = "timed out"
 
 
 def _value(obj: Any, *path: str) -> Any:
@@ -97,6 +100,10 @@ class ToolPolicy:
                 raise ValueError(f"tool policy '{key}' must be a list of tool names, got {names!r:.80}")
         return cls(data.get("allow", ()), data.get("ask", ()))
 
+    def to_dict(self) -> dict[str, list[str]]:
+        """``{"allow": [...], "ask": [...]}``, sorted: what :meth:`from_dict` reads back."""
+        return {"allow": sorted(self.allow), "ask": sorted(self.ask)}
+
 
 class ToolRules:
     """The tool half of :class:`rtproto.session.Session` (see the module docstring)."""
@@ -129,6 +136,13 @@ class ToolRules:
         if not isinstance(approve, bool) or not (reason is None or isinstance(reason, str)):
             raise LocalProtocolError(f"approve must be a bool and reason a string or None, got {approve!r}, {reason!r}")
         return self._answer(self._approvals[approval_request_id], approve, reason, "person", now_ms)
+
+    def approval_timed_out(self, approval_request_id: str, now_ms: float = 0.0) -> list[Output]:
+        """Nobody answered an approval request before the edge's deadline (the edge keeps
+        the clock): deny it with :data:`TIMEOUT_REASON`, reported as answered by
+        ``"timeout"`` (then the follow-up ``response.create`` when idle)."""
+        self._check_approval(approval_request_id)
+        return self._answer(self._approvals[approval_request_id], False, TIMEOUT_REASON, "timeout", now_ms)
 
     def function_result(self, call_id: str, output: str, *, is_error: bool = False, now_ms: float = 0.0) -> list[Output]:
         """A function tool returned (``is_error``: it raised; ``output`` is then the error

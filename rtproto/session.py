@@ -7,9 +7,10 @@ feeds it what happened and performs what it returns:
 
 * ``receive(server_event, now_ms)``: a decoded server event;
 * ``send(client_event)``, ``send_text``: what the app itself wants to send;
-* ``answer_approval``, ``function_result``, ``playback_cleared``: answers to the
-  actions the core asked for (also ``local(dict)``, which takes them as the
-  ``dir: "local"`` lines of a transcript).
+* ``answer_approval``, ``approval_timed_out``, ``function_result``,
+  ``playback_cleared``: answers to the actions the core asked for (also
+  ``local(dict)``, which takes them as the ``dir: "local"`` lines of a transcript).
+  The core keeps no clock: the edge times an approval question out and says so.
 
 Each call returns a list of outputs (:mod:`rtproto.actions`): actions to perform
 (``Send`` a client event, ``ClearPlayback``, ``AskApproval``, ``CallFunction``) and
@@ -25,7 +26,7 @@ What the core tracks, and the rules it applies:
   ``conversation_already_has_active_response``.
 * **The follow-up ``response.create``.** After a tool result the model must be
   asked to go on. An MCP call that completes (its item done with ``output`` or
-  ``error``), an approval answered (by a person or by the policy; by the protocol
+  ``error``), an approval answered (by a person, by the policy or by a timeout; by the protocol
   the approval response item does not by itself start a response), a function
   output sent, and typed text all *owe* one ``response.create``. The debt is paid
   once the conversation is idle: no response in progress or requested, no
@@ -239,11 +240,11 @@ class Session(ToolRules):
         handler = _HANDLERS.get(type(event))
         if handler is None:
             return []
-        out: list[Output] = []
         if type(event) in _STREAM_EVENTS and event.response_id != self._active:
-            out += self._violation(f"{event.type} for response {event.response_id!r}, "
-                                   f"which is {self._response_state(event.response_id)}", event.type)
-        return out + handler(self, event, now_ms)
+            out = self._violation(f"{event.type} for response {event.response_id!r}, "
+                                  f"which is {self._response_state(event.response_id)}", event.type)
+            return out + handler(self, event, now_ms)
+        return handler(self, event, now_ms)
 
     def send(self, event: ClientEvent | UnknownEvent, now_ms: float = 0.0) -> list[Output]:
         """Validate and track a client event the app wants to send; returns ``[Send(event), ...]``.
@@ -299,7 +300,8 @@ class Session(ToolRules):
         return []
 
     def local(self, event: Mapping[str, Any], now_ms: float = 0.0) -> list[Output]:
-        """Dispatch a transcript local line: ``approval.answer``, ``playback.cleared``,
+        """Dispatch a transcript local line: ``approval.answer`` (``answer_approval``, or
+        ``approval_timed_out`` when it has ``"by": "timeout"``), ``playback.cleared``,
         ``function.result``, ``text.input``; other types are ignored."""
         kind = event.get("type") if isinstance(event, Mapping) else None
         handler = _LOCAL_HANDLERS.get(kind)
@@ -587,8 +589,15 @@ class Session(ToolRules):
     # -- local lines -----------------------------------------------------------
 
     def _local_approval(self, fields: _LocalFields, now_ms: float) -> list[Output]:
-        return self.answer_approval(fields.get("approval_request_id", str), fields.get("approve", bool),
-                                    fields.get("reason", str, optional=True), now_ms)
+        # "by": "timeout" replays approval_timed_out (its reason is the core's own); without
+        # "by" (older transcripts) or with "person", the line is a person's answer.
+        request_id, approve = fields.get("approval_request_id", str), fields.get("approve", bool)
+        if fields.choice("by", ("person", "timeout"), default="person") == "person":
+            return self.answer_approval(request_id, approve, fields.get("reason", str, optional=True), now_ms)
+        if approve:
+            raise LocalProtocolError(f"{fields.type}: a timeout denies, so 'approve' must be false at $.approve",
+                                     event_type=fields.type, path="$.approve")
+        return self.approval_timed_out(request_id, now_ms)
 
     def _local_function(self, fields: _LocalFields, now_ms: float) -> list[Output]:
         is_error = fields.get("is_error", bool, optional=True) or False
@@ -620,6 +629,16 @@ class _LocalFields:
         if not ok:
             raise LocalProtocolError(f"{self.type}: '{key}' must be {kind.__name__}, got {value!r:.60} at $.{key}",
                                      event_type=self.type, path=f"$.{key}")
+        return value
+
+    def choice(self, key: str, choices: tuple[str, ...], *, default: str) -> str:
+        # An optional field that takes one of a few strings (absent or null: the default).
+        value = self.event.get(key)
+        if value is None:
+            return default
+        if not isinstance(value, str) or value not in choices:
+            raise LocalProtocolError(f"{self.type}: '{key}' must be one of {', '.join(map(repr, choices))}, "
+                                     f"got {value!r:.60} at $.{key}", event_type=self.type, path=f"$.{key}")
         return value
 
 

@@ -242,8 +242,10 @@ async def converse(opts: TalkOptions, *, url: str, api_key: str | None, console:
     except BaseException:
         _close_quietly(source, sink)
         raise
-    core = Session(policy=build_policy(opts), function_tools=[name for name, _, _ in functions])
-    async with recording(opts.record, api="ga", url=url, model=opts.model) as writer:
+    policy = build_policy(opts)
+    core = Session(policy=policy, function_tools=[name for name, _, _ in functions])
+    header = {"policy": policy.to_dict()} if policy is not None else {}  # replay answers approvals by it
+    async with recording(opts.record, api="ga", url=url, model=opts.model, **header) as writer:
         try:
             async with connect(url, api_key=api_key, recorder=_recorder(writer)) as conn:
                 driver = Driver(conn, core, sink, console, source=source, approver=approver,

@@ -23,7 +23,8 @@ local line
     that happened on our side and that a replay needs to repeat decisions
     exactly, e.g. ``{"type": "playback.cleared", "item_id": ..., "content_index": 0,
     "played_ms": ...}``, ``{"type": "approval.answer", "approval_request_id": ...,
-    "approve": true, "reason": ...}``, ``{"type": "text.input", "text": ...}``.
+    "approve": true, "reason": ...}`` (with ``"by": "timeout"`` when nobody answered
+    in time), ``{"type": "text.input", "text": ...}``.
     ``{"type": "connection.closed", "code": 1011, "reason": "...", "by": "server"}``
     records the end of the connection (``code`` is 1005 or ``null`` for a close
     frame without a status, 1006 when the socket dropped without one; ``by`` is

@@ -13,8 +13,10 @@ its high-water mark, ``send`` writes the frame at once, synchronously;
 otherwise the frame waits in ONE bounded ``asyncio.Queue`` drained by ONE
 writer task, so a slow socket pushes back on the sender (``send`` awaits room
 in the queue). Incoming frames are queued by the protocol callback and taken
-by whoever calls :meth:`recv` (one reader at a time). Handshake failures are
-translated in :func:`_map_errors`; a closed connection becomes
+by whoever calls :meth:`recv` (one reader at a time), or handed at once to
+the handler of :meth:`deliver`, which costs no task switch per frame.
+Handshake failures are translated in :func:`_map_errors`; a closed
+connection becomes
 :class:`ConnectionClosed` from the close frames received and sent.
 
 WebSocket options follow the official SDK (PROTOCOL-NOTES §1): no frame-size
@@ -31,15 +33,22 @@ import re
 import socket
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
-from websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI
+from websockets.exceptions import (
+    InvalidHandshake,
+    InvalidProxy,
+    InvalidProxyMessage,
+    InvalidProxyStatus,
+    InvalidStatus,
+    InvalidURI,
+)
 from websockets.frames import Close, Frame, Opcode
 from websockets.protocol import State
 
 from rtproto import __version__
-from rtproto._wsio import WebSocketIO, closed_by, open_websocket
+from rtproto._wsio import ProxyFailure, WebSocketIO, closed_by, open_websocket
 from rtproto.errors import AuthenticationError, ConnectionClosed, TransportError
 
 __all__ = [
@@ -47,6 +56,7 @@ __all__ = [
     "Recorder",
     "TransportStats",
     "connect",
+    "deliver_events",
     "handshake_headers",
     "iter_events",
     "realtime_url",
@@ -166,8 +176,20 @@ class Connection:
         open_timeout: float | None = 10,
         ping_interval: float | None = 20,
         ping_timeout: float | None = 20,
+        proxy: str | Literal[True] | None = True,
     ) -> Connection:
-        """Open the websocket (raises AuthenticationError on 401/403, TransportError otherwise)."""
+        """Open the websocket (raises AuthenticationError on 401/403, TransportError otherwise).
+
+        ``proxy``: ``True`` (the default) takes an HTTP(S) proxy from the
+        environment as websockets does (``HTTPS_PROXY`` for ``wss://``,
+        ``HTTP_PROXY`` too for ``ws://``, hosts in ``NO_PROXY`` skipped) but
+        never proxies a loopback host (``localhost``, 127.0.0.0/8, ``::1``);
+        ``None`` connects directly; a string is the proxy's URL,
+        ``http://[user:pass@]host:port`` or ``https://...`` (TLS to the proxy),
+        used for every host. The tunnel is an HTTP ``CONNECT``, with
+        ``Proxy-Authorization: Basic`` when the URL has credentials. SOCKS
+        proxies are not supported. ``open_timeout`` covers the proxy too.
+        """
         all_headers = handshake_headers(api_key, api=api, extra=headers)
         user_agent = _pop_header(all_headers, "User-Agent")
         with _map_errors(url):
@@ -179,6 +201,7 @@ class Connection:
                 ping_interval=ping_interval,
                 ping_timeout=ping_timeout,
                 logger=_wire_logger,
+                proxy=proxy,
             )
         logger.debug("connected to %s", _display_url(url))
         try:
@@ -241,14 +264,7 @@ class Connection:
             await io.wait_frame()
             if not io.frames:
                 raise _closed_error(*closed_by(io))
-        frame = io.pop_frame()
-        self.stats.frames_received += 1
-        self.stats.bytes_received += len(frame)
-        if self._recorder is not None:
-            self._recorder("server", frame)
-        if logger.isEnabledFor(logging.DEBUG):
-            logger.debug("< %s", _describe(frame))
-        return frame
+        return self._received(io.pop_frame())
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         """Yield raw frames; ends on a normal close (1000/1001) or our own close, else raises ConnectionClosed."""
@@ -260,6 +276,24 @@ class Connection:
                     return
                 raise
             yield frame
+
+    async def deliver(self, handler: Callable[[bytes], None]) -> None:
+        """Call ``handler(frame)`` for each frame as it arrives, until the connection ends.
+
+        The receive path for many sessions per process: each frame is handed
+        over inside the socket's callback, with no task switch per frame (the
+        handler runs on the event loop and must not block). Ends as ``async
+        for`` over the connection does: returns on a normal close (1000/1001)
+        or after our own close, raises ConnectionClosed otherwise. If
+        ``handler`` raises, delivery stops and the exception is raised here;
+        the frames after it stay queued for the next ``recv`` or ``deliver``.
+        One reader at a time, as for :meth:`recv`.
+        """
+        received = self._received
+        await self._io.deliver(lambda frame: handler(received(frame)))
+        exc = _closed_error(*closed_by(self._io))
+        if not (exc.normal or self._closing is not None):
+            raise exc
 
     async def close(self, code: int = 1000, reason: str = "", *, flush_timeout: float = 5.0) -> None:
         """Flush the send queue (up to ``flush_timeout`` s), close the websocket, stop the writer.
@@ -324,6 +358,15 @@ class Connection:
             self._recorder("client", frame)
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("> %s", _describe(frame))
+
+    def _received(self, frame: bytes) -> bytes:
+        self.stats.frames_received += 1
+        self.stats.bytes_received += len(frame)
+        if self._recorder is not None:
+            self._recorder("server", frame)
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("< %s", _describe(frame))
+        return frame
 
     def _discard_queued(self) -> None:
         dropped = 0
@@ -392,18 +435,58 @@ async def iter_events(
     a warning) and skipped; it never ends the stream. Unknown types arrive as
     ``UnknownEvent``.
     """
+    decode_event = _event_decoder(api, on_error, decode)
+    async for raw in conn:
+        event = decode_event(raw)
+        if event is not _SKIPPED:
+            yield raw, event
+
+
+async def deliver_events(
+    conn: Connection,
+    handler: Callable[[bytes, Any], None],
+    *,
+    api: str = "ga",
+    on_error: Callable[[bytes, Exception], None] | None = None,
+    decode: Callable[..., Any] | None = None,
+) -> None:
+    """Call ``handler(raw_frame, event)`` for each server frame, as :meth:`Connection.deliver` does.
+
+    The callback counterpart of :func:`iter_events`, with the same decoding
+    and the same handling of malformed frames; it ends as
+    :meth:`Connection.deliver` ends.
+    """
+    decode_event = _event_decoder(api, on_error, decode)
+
+    def on_frame(raw: bytes) -> None:
+        event = decode_event(raw)
+        if event is not _SKIPPED:
+            handler(raw, event)
+
+    await conn.deliver(on_frame)
+
+
+_SKIPPED = object()
+
+
+def _event_decoder(
+    api: str, on_error: Callable[[bytes, Exception], None] | None, decode: Callable[..., Any] | None
+) -> Callable[[bytes], Any]:
+    """``raw -> event``, or ``_SKIPPED`` for a frame ``decode`` rejects (reported, never raised)."""
     if decode is None:
         from rtproto.events import decode_server as decode
-    async for raw in conn:
+
+    def decode_event(raw: bytes) -> Any:
         try:
-            event = decode(raw, api=api)
+            return decode(raw, api=api)
         except ValueError as exc:
             if on_error is None:
                 logger.warning("skipped a malformed server frame: %s; frame: %s", exc, _excerpt(raw))
             else:
                 on_error(raw, exc)
-            continue
-        yield raw, event
+            return _SKIPPED
+
+    return decode_event
 
 
 # -- the one error boundary ----------------------------------------------------
@@ -421,11 +504,13 @@ class _map_errors:
         return None
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
-        if exc is not None and isinstance(exc, (InvalidHandshake, InvalidURI, OSError)):
+        if exc is not None and isinstance(exc, (InvalidHandshake, InvalidURI, InvalidProxy, ProxyFailure, OSError)):
             raise _translate(exc, _display_url(self._url)) from exc
 
 
 def _translate(exc: Exception, url: str) -> TransportError:
+    # Proxy messages name the proxy as host:port (ProxyFailure.proxy) or
+    # scheme://host:port (InvalidProxy.proxy, redacted by _wsio): never its credentials.
     match exc:
         case InvalidStatus():
             return _status_error(exc.response.status_code, exc.response.body, url)
@@ -433,14 +518,40 @@ def _translate(exc: Exception, url: str) -> TransportError:
             return TransportError(f"the websocket handshake with {url} failed: {exc}")
         case InvalidURI():
             return TransportError(f"invalid websocket URL {url}: {exc.msg}")
+        case InvalidProxy():
+            return TransportError(f"cannot use the proxy {exc.proxy}: {exc.msg}")
+        case ProxyFailure():
+            return _proxy_error(exc.error, exc.proxy, url)
+        case OSError():
+            return TransportError(f"could not connect to {url}: {_socket_failure(exc)}")
+
+
+def _proxy_error(error: BaseException, proxy: str, url: str) -> TransportError:
+    match error:
+        case InvalidProxyStatus():
+            status = f"HTTP {error.response.status_code} {error.response.reason_phrase[:80]}".rstrip()
+            hint = " (check the proxy's user name and password)" if error.response.status_code == 407 else ""
+            return TransportError(f"the proxy {proxy} refused the tunnel to {url}: {status}{hint}")
+        case InvalidProxyMessage():
+            return TransportError(f"the proxy {proxy} did not answer CONNECT with valid HTTP")
         case TimeoutError():
-            return TransportError(f"could not connect to {url}: timed out")
-        case ConnectionRefusedError():
-            return TransportError(f"could not connect to {url}: connection refused")
-        case socket.gaierror():
-            return TransportError(f"could not connect to {url}: cannot resolve the host name ({exc.strerror})")
+            return TransportError(f"could not connect to {url} through the proxy {proxy}: timed out")
+        case OSError():
+            return TransportError(f"could not connect to the proxy {proxy}: {_socket_failure(error)}")
         case _:
-            return TransportError(f"could not connect to {url}: {exc.strerror or exc}")
+            return TransportError(f"could not connect to {url} through the proxy {proxy}: {error}")
+
+
+def _socket_failure(exc: OSError) -> str:
+    match exc:
+        case TimeoutError():
+            return "timed out"
+        case ConnectionRefusedError():
+            return "connection refused"
+        case socket.gaierror():
+            return f"cannot resolve the host name ({exc.strerror})"
+        case _:
+            return str(exc.strerror or exc)
 
 
 def _closed_error(rcvd: Close | None, sent: Close | None) -> ConnectionClosed:

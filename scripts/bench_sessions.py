@@ -1,43 +1,54 @@
 """Measure how many real-time voice sessions one process can carry, and rtproto's cost over bare websockets.
 
-    python scripts/bench_sessions.py --sessions 100 --seconds 20
+    python scripts/bench_sessions.py --sessions 400 --seconds 15 --repeat 3
     python scripts/bench_sessions.py --sessions 200 --seconds 20 --mode rtproto
     python scripts/bench_sessions.py --sessions 300 --seconds 20 --pacing per-session
+    python scripts/bench_sessions.py --sessions 400 --loop uvloop   # if uvloop is installed
 
 A load server runs in a CHILD process on 127.0.0.1 (so its CPU is not counted
-as the client's). Per connection it sends a short response prologue, then one
-``response.output_audio.delta`` every 20 ms (24 kHz PCM16, 960 bytes of audio
-as 1280 base64 chars, encoded once) on an absolute schedule, and reads and
-discards whatever the client sends.
+as the client's). On a machine with two or more CPUs the client is pinned to
+the first and the server to the second, so that they never compete for one
+core and "per core" means one core. It is a lean frame pump, so that it does not saturate its
+own core before the client does: a plain ``asyncio.Protocol`` answers the
+opening handshake, writes a short response prologue, then one pre-framed
+``response.output_audio.delta`` (24 kHz PCM16, 960 bytes of audio as 1280
+base64 chars, framed once) every 20 ms per connection, from one 1 ms ticker
+that serves the connections in 20 slots spread over the 20 ms period. It
+reads the client's frame headers only (to count frames, answer pings and the
+closing handshake) and discards the payloads.
 
 The parent runs N concurrent client sessions, each sending one 20 ms
-``input_audio_buffer.append`` on an absolute schedule and receiving the deltas
-in its own task. ``--pacing`` picks who keeps the schedule:
+``input_audio_buffer.append`` on an absolute schedule and receiving the
+deltas. ``--pacing`` picks who keeps the schedule:
 
-* ``shared`` (default): ONE ticker task for all sessions wakes at
-  t0 + k * 20 ms and, session after session, builds and sends each one's
-  append, as a phone-line relay with one media clock does;
+* ``shared`` (default): ONE ticker task for all sessions, as a phone-line
+  relay with one media clock has. It wakes every 1 ms; the sessions are
+  spread over 20 slots of the 20 ms period, and at each wake-up it builds and
+  sends the appends of that slot's sessions, one after the other;
 * ``per-session``: every session sleeps until its own t0 + k * 20 ms (the
   session starts spread over one 20 ms period), one timer wake-up per append.
 
 The client flavours carry the same traffic, with the same pacing, one after
 the other, each against a fresh server:
 
-* ``rtproto``: ``rtproto.transport.connect``, ``iter_events`` (decode_server),
-  ``Session.receive`` for every event, ``b64_to_pcm16`` on every delta,
-  ``pcm16_to_b64`` + ``events.encode(InputAudioBufferAppend)`` + ``conn.send``
-  for every append;
+* ``rtproto``: ``rtproto.transport.connect``; ``deliver_events``
+  (decode_server, each event handed over in the socket callback, no task
+  switch per frame) with ``Session.receive`` for every event and
+  ``b64_to_pcm16`` on every delta; ``pcm16_to_b64`` +
+  ``events.encode(InputAudioBufferAppend)`` + ``conn.send`` for every append;
 * ``bare``: ``websockets.asyncio.client.connect``, a pre-built JSON append
-  with the same base64 size, ``recv`` + ``orjson.loads`` for every frame;
+  with the same base64 size, ``async for`` over the connection (websockets'
+  only receive API: a task wake-up per frame) + ``orjson.loads``;
 * ``transport`` (``--mode all`` or ``transport``): the bare traffic through
-  rtproto's transport alone (``conn.send`` of the pre-built append, ``async
-  for`` over the connection + ``orjson.loads``), to tell the transport's cost
-  from that of the protocol work (events, session core, codec).
+  rtproto's transport alone (``conn.send`` of the pre-built append,
+  ``conn.deliver`` + ``orjson.loads``), to tell the transport's cost from that
+  of the protocol work (events, session core, codec).
 
 After a warm-up, a window of ``--seconds`` is measured: client CPU
 (``time.process_time``), server CPU (``/proc/<child>/stat``), send lateness
 (actual send time minus scheduled time; with shared pacing every append of a
-tick is scheduled at the tick, so the last one sent waits for all before it),
+slot is scheduled at the slot's tick, so the last one sent waits for all
+before it),
 frames per second, and RSS sampled every second from ``/proc/self/statm``.
 Sessions per core is N divided by the client's CPU fraction. ``--repeat R``
 alternates the flavours R times; the verdict takes medians. Everything is
@@ -67,8 +78,7 @@ import numpy as np
 import orjson
 import websockets
 from websockets.asyncio.client import connect as ws_connect
-from websockets.asyncio.server import serve
-from websockets.exceptions import ConnectionClosed as WsConnectionClosed
+from websockets.utils import accept_key
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -76,8 +86,11 @@ from rtproto import events  # noqa: E402
 from rtproto.codec import b64_to_pcm16, pcm16_to_b64  # noqa: E402
 
 FRAME_S = 0.020
+SLOTS = 20  # a shared ticker spreads its sessions over this many slots of the 20 ms period
+SLOT_S = FRAME_S / SLOTS
 SAMPLES = 480  # 20 ms at 24 kHz
 WARMUP_S = 2.0
+CLIENT_CPU, SERVER_CPU = 0, 1  # indexes into the CPUs this process may use
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 _IDS = {"event_id": "event_1", "response_id": "resp_1", "item_id": "item_1", "output_index": 0}
@@ -125,30 +138,143 @@ def bare_append_frame() -> str:
 # ---------------------------------------------------------------------------
 # The load server (child process)
 
+_CLOSE_1000 = b"\x88\x02\x03\xe8"
+_HANDSHAKE_END = b"\r\n\r\n"
 
-def serve_child(pipe, hard_deadline_s: float) -> None:
+
+def server_frame(payload: bytes, opcode: int = 0x1) -> bytes:
+    """One unmasked server-to-client frame (FIN set)."""
+    n = len(payload)
+    if n < 126:
+        head = bytes((0x80 | opcode, n))
+    elif n < 1 << 16:
+        head = bytes((0x80 | opcode, 126)) + n.to_bytes(2, "big")
+    else:
+        head = bytes((0x80 | opcode, 127)) + n.to_bytes(8, "big")
+    return head + payload
+
+
+class Pump:
+    """Connections in SLOTS groups; one ticker writes the pre-framed delta to one group per slot."""
+
+    def __init__(self, head: bytes, delta: bytes):
+        self.head, self.delta = head, delta
+        self.slots: list[set] = [set() for _ in range(SLOTS)]
+        self.counts = {"sent": 0, "received": 0, "connections": 0}
+        self.lateness: list[float] = []
+
+    def add(self, conn: PumpConnection) -> None:
+        self.slots[self.counts["connections"] % SLOTS].add(conn)
+        self.counts["connections"] += 1
+
+    def remove(self, conn: PumpConnection) -> None:
+        for slot in self.slots:
+            slot.discard(conn)
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        t0, j = loop.time(), 0
+        while True:
+            j += 1
+            due = t0 + j * SLOT_S
+            delay = due - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if len(self.lateness) < 2_000_000:
+                self.lateness.append(loop.time() - due)
+            slot = tuple(self.slots[j % SLOTS])
+            for conn in slot:
+                conn.transport.write(self.delta)
+            self.counts["sent"] += len(slot)
+
+
+class PumpConnection(asyncio.Protocol):
+    """Server side of one connection: handshake, then count the client's frames and discard them."""
+
+    def __init__(self, pump: Pump):
+        self.pump = pump
+        self.transport: asyncio.Transport | None = None
+        self.buffer = bytearray()
+        self.open = False
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+
+    def connection_lost(self, exc) -> None:
+        self.pump.remove(self)
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        if not self.open and not self._handshake():
+            return
+        self._frames()
+
+    def _handshake(self) -> bool:
+        end = self.buffer.find(_HANDSHAKE_END)
+        if end < 0:
+            return False
+        key = next(line.split(b":", 1)[1].strip() for line in self.buffer[:end].split(b"\r\n")
+                   if line.lower().startswith(b"sec-websocket-key:"))
+        self.transport.write(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                             b"Sec-WebSocket-Accept: " + accept_key(key.decode()).encode() + b"\r\n\r\n"
+                             + self.pump.head)
+        del self.buffer[: end + len(_HANDSHAKE_END)]
+        self.open = True
+        self.pump.add(self)
+        return True
+
+    def _frames(self) -> None:
+        buf, pos, size = self.buffer, 0, len(self.buffer)
+        while size - pos >= 2:
+            opcode, length, start = buf[pos] & 0x0F, buf[pos + 1] & 0x7F, pos + 2
+            if length >= 126:
+                extra = 2 if length == 126 else 8
+                if size - start < extra:
+                    break
+                length, start = int.from_bytes(buf[start:start + extra], "big"), start + extra
+            start += 4  # client frames are masked
+            if size - start < length:
+                break
+            if opcode == 0x8:
+                self.transport.write(_CLOSE_1000)
+                self.transport.close()
+                self.pump.remove(self)
+                return
+            if opcode == 0x9:  # ping: answer with the unmasked payload
+                mask, payload = buf[start - 4:start], buf[start:start + length]
+                self.transport.write(server_frame(bytes(b ^ mask[i % 4] for i, b in enumerate(payload)), 0xA))
+            elif opcode in (0x1, 0x2):
+                self.pump.counts["received"] += 1
+            pos = start + length
+        del buf[:pos]
+
+
+def serve_child(pipe, hard_deadline_s: float, loop_name: str) -> None:
     """Child process entry: serve on 127.0.0.1:0, send the port, stop on any message or the deadline."""
-    asyncio.run(_serve(pipe, hard_deadline_s))
+    pin(SERVER_CPU)
+    with asyncio.Runner(loop_factory=loop_factory(loop_name)) as runner:
+        runner.run(_serve(pipe, hard_deadline_s))
+
+
+def pin(cpu: int) -> None:
+    """Keep this process on one CPU when the machine has two or more (client and server never share one)."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) >= 2:
+        os.sched_setaffinity(0, {cpus[cpu]})
+
+
+def loop_factory(name: str):
+    """``None`` (asyncio's own loop) or ``uvloop.new_event_loop``."""
+    if name == "asyncio":
+        return None
+    import uvloop
+
+    return uvloop.new_event_loop
 
 
 async def _serve(pipe, hard_deadline_s: float) -> None:
     loop = asyncio.get_running_loop()
-    counts = {"sent": 0, "received": 0, "connections": 0}
-    lateness: list[float] = []
-    head, delta = prologue(), delta_frame()
-
-    async def handler(ws) -> None:
-        counts["connections"] += 1
-        reader = asyncio.create_task(_discard(ws, counts))
-        try:
-            for frame in head:
-                await ws.send(frame, text=True)
-            await _stream(ws, delta, counts, lateness, loop)
-        except WsConnectionClosed:
-            pass
-        finally:
-            reader.cancel()
-
+    pump = Pump(b"".join(server_frame(f) for f in prologue()), server_frame(delta_frame()))
     stop = asyncio.Event()
 
     def on_pipe() -> None:
@@ -156,35 +282,16 @@ async def _serve(pipe, hard_deadline_s: float) -> None:
         stop.set()
 
     loop.add_reader(pipe.fileno(), on_pipe)
-    async with serve(handler, "127.0.0.1", 0, compression=None, max_size=None, ping_interval=None) as server:
-        pipe.send(server.sockets[0].getsockname()[1])
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), hard_deadline_s)
-    pipe.send(_server_report(counts, lateness))
-
-
-async def _stream(ws, delta: bytes, counts: dict, lateness: list[float], loop) -> None:
-    t0, k = loop.time(), 0
-    while True:
-        k += 1
-        due = t0 + k * FRAME_S
-        delay = due - loop.time()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        late = loop.time() - due
-        if len(lateness) < 2_000_000:
-            lateness.append(late)
-        await ws.send(delta, text=True)
-        counts["sent"] += 1
-
-
-async def _discard(ws, counts: dict) -> None:
-    try:
-        while True:
-            await ws.recv(decode=False)
-            counts["received"] += 1
-    except WsConnectionClosed:
-        pass
+    server = await loop.create_server(lambda: PumpConnection(pump), "127.0.0.1", 0, backlog=4096)
+    ticker = asyncio.create_task(pump.run())
+    pipe.send(server.sockets[0].getsockname()[1])
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), hard_deadline_s)
+    if ticker.done():  # it only ends by failing
+        pump.counts["error"] = repr(ticker.exception())
+    ticker.cancel()
+    server.close()
+    pipe.send(_server_report(pump.counts, pump.lateness))
 
 
 def _server_report(counts: dict, lateness: list[float]) -> dict:
@@ -197,10 +304,11 @@ def _server_report(counts: dict, lateness: list[float]) -> dict:
 class ServerProcess:
     """The load server child: start, port, CPU seconds so far, stop (always bounded)."""
 
-    def __init__(self, hard_deadline_s: float):
+    def __init__(self, hard_deadline_s: float, loop_name: str):
         ctx = multiprocessing.get_context("spawn")
         self._pipe, child_end = ctx.Pipe()
-        self.process = ctx.Process(target=serve_child, args=(child_end, hard_deadline_s), daemon=True)
+        self.process = ctx.Process(target=serve_child, args=(child_end, hard_deadline_s, loop_name),
+                                   daemon=True)
         self.process.start()
         if not self._pipe.poll(30):
             self.process.kill()
@@ -278,36 +386,37 @@ async def paced(run: Run, index: int, n: int, send) -> None:
 
 
 class Ticker:
-    """One media clock for all sessions: every 20 ms, ``await send(due)`` for each session in turn.
+    """One media clock for all sessions: every 1 ms, ``await send(due)`` for the sessions of that slot.
 
     Sessions hand their ``send`` to :meth:`pace` (the shared counterpart of
-    :func:`paced`) and wait there until the ticker has passed the window.
+    :func:`paced`), which puts session ``index`` in slot ``index % SLOTS``,
+    and wait there until the ticker has passed the window.
     """
 
     def __init__(self, run: Run):
         self.run = run
-        self.sends: list = []
+        self.slots: list[list] = [[] for _ in range(SLOTS)]
         self.ended = asyncio.Event()
 
     async def pace(self, index: int, n: int, send) -> None:
-        self.sends.append(send)
+        self.slots[index % SLOTS].append(send)
         await self.ended.wait()
 
     async def tick(self) -> None:
-        """Wake at first_send + k * 20 ms until the window ends, sending every session's due append."""
+        """Wake at first_send + j * SLOT_S until the window ends, sending the due appends of slot j."""
         loop = asyncio.get_running_loop()
-        k = 0
+        j = 0
         try:
             while True:
-                due = self.run.first_send + k * FRAME_S
+                due = self.run.first_send + j * SLOT_S
                 if due >= self.run.window_end:
                     return
                 delay = due - loop.time()
                 if delay > 0:
                     await asyncio.sleep(delay)
-                for send in self.sends:
+                for send in self.slots[j % SLOTS]:
                     await send(due)
-                k += 1
+                j += 1
         finally:
             self.ended.set()
 
@@ -315,7 +424,7 @@ class Ticker:
 async def rtproto_session(url: str, run: Run, index: int, n: int, ready: asyncio.Barrier, pace) -> None:
     """One session through rtproto: transport, Session core, codec, events."""
     from rtproto.session import Send, Session
-    from rtproto.transport import connect, iter_events
+    from rtproto.transport import connect, deliver_events
 
     loop = asyncio.get_running_loop()
     pcm = _noise_pcm(2)
@@ -325,27 +434,24 @@ async def rtproto_session(url: str, run: Run, index: int, n: int, ready: asyncio
         input=events.AudioInput(format=pcm24k), output=events.AudioOutput(format=pcm24k)))
     async with connect(url) as conn:
 
-        async def apply(outputs) -> None:
-            for output in outputs:
+        def on_event(_raw: bytes, event) -> None:
+            now = loop.time()
+            if type(event) is events.ResponseOutputAudioDelta:
+                run.decoded_samples += len(b64_to_pcm16(event.delta))
+                run.note_receive(now)
+            for output in session.receive(event, now_ms=now * 1000):  # most events need nothing sent
                 if type(output) is Send:
-                    await conn.send(events.encode(output.event))
-
-        async def receive() -> None:
-            async for _raw, event in iter_events(conn):
-                if type(event) is events.ResponseOutputAudioDelta:
-                    run.decoded_samples += len(b64_to_pcm16(event.delta))
-                    run.note_receive(loop.time())
-                outputs = session.receive(event, now_ms=loop.time() * 1000)
-                if outputs:  # most events need nothing sent
-                    await apply(outputs)
+                    conn.send_nowait(events.encode(output.event))
 
         async def send(due: float) -> None:
             frame = events.encode(events.InputAudioBufferAppend(audio=pcm16_to_b64(pcm)))
             run.note_send(due, loop.time())
             await conn.send(frame)
 
-        await apply(session.start(config, now_ms=loop.time() * 1000))
-        receiver = asyncio.create_task(receive())
+        for output in session.start(config, now_ms=loop.time() * 1000):
+            if type(output) is Send:
+                await conn.send(events.encode(output.event))
+        receiver = asyncio.create_task(deliver_events(conn, on_event))
         await ready.wait()
         await pace(index, n, send)
         await conn.close()
@@ -353,24 +459,23 @@ async def rtproto_session(url: str, run: Run, index: int, n: int, ready: asyncio
 
 
 async def transport_session(url: str, run: Run, index: int, n: int, ready: asyncio.Barrier, pace) -> None:
-    """Bare traffic through rtproto's transport only: conn.send of the pre-built append, recv + orjson.loads."""
+    """Bare traffic through rtproto's transport only: conn.send of the pre-built append, deliver + orjson.loads."""
     from rtproto.transport import connect
 
     loop = asyncio.get_running_loop()
     append = bare_append_frame().encode()
     async with connect(url) as conn:
 
-        async def receive() -> None:
-            async for message in conn:
-                event = orjson.loads(message)
-                if event["type"] == "response.output_audio.delta":
-                    run.note_receive(loop.time())
+        def on_frame(message: bytes) -> None:
+            event = orjson.loads(message)
+            if event["type"] == "response.output_audio.delta":
+                run.note_receive(loop.time())
 
         async def send(due: float) -> None:
             run.note_send(due, loop.time())
             await conn.send(append)
 
-        receiver = asyncio.create_task(receive())
+        receiver = asyncio.create_task(conn.deliver(on_frame))
         await ready.wait()
         await pace(index, n, send)
         await conn.close()
@@ -498,15 +603,19 @@ async def _window(run: Run, server: ServerProcess) -> tuple[float, float, float,
     return client, sys1 - sys0, server_cpu, max(0.0, busy1 - busy0 - client - server_cpu), rss
 
 
-def run_mode(mode: str, pacing: str, n: int, seconds: float) -> Result:
+def run_mode(mode: str, pacing: str, n: int, seconds: float, loop_name: str) -> Result:
+    pin(CLIENT_CPU)
     """One flavour against a fresh server child."""
-    server = ServerProcess(hard_deadline_s=WARMUP_S + seconds + 120)
+    server = ServerProcess(hard_deadline_s=WARMUP_S + seconds + 120, loop_name=loop_name)
     try:
         url = f"ws://127.0.0.1:{server.port}/v1/realtime?model=gpt-realtime"
-        result = asyncio.run(measure(mode, pacing, n, seconds, url, server))
+        with asyncio.Runner(loop_factory=loop_factory(loop_name)) as runner:
+            result = runner.run(measure(mode, pacing, n, seconds, url, server))
     finally:
         report = server.stop()
     result.server = report
+    if "error" in report:
+        print(f"the load server failed: {report['error']}", file=sys.stderr)
     return result
 
 
@@ -527,7 +636,9 @@ _ROWS = [
     ("client CPU per session (% core)", lambda r: f"{r.cpu_per_session:.3f}"),
     ("sessions per core (extrapolated)", lambda r: f"{r.sessions_per_core:.0f}"),
     ("send lateness p50 (ms)", lambda r: f"{_ms(r.run.lateness, 50):.2f}"),
+    ("send lateness p90 (ms)", lambda r: f"{_ms(r.run.lateness, 90):.2f}"),
     ("send lateness p99 (ms)", lambda r: f"{_ms(r.run.lateness, 99):.2f}"),
+    ("send lateness p99.9 (ms)", lambda r: f"{_ms(r.run.lateness, 99.9):.2f}"),
     ("send lateness max (ms)", lambda r: f"{_ms(r.run.lateness, 100):.2f}"),
     ("appends sent /s/session", lambda r: f"{r.run.sent / r.window_s / r.n:.2f}"),
     ("deltas received /s/session", lambda r: f"{r.run.received / r.window_s / r.n:.2f}"),
@@ -581,8 +692,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--mode", choices=tuple(_MODES), default="both",
                         help="both = rtproto and bare; all adds transport (rtproto's transport alone)")
     parser.add_argument("--pacing", choices=("shared", "per-session"), default="shared",
-                        help="shared = one 20 ms ticker sends every session's append (default); "
+                        help="shared = one 1 ms ticker sends the appends of one slot of sessions (default); "
                              "per-session = every session sleeps until its own send time")
+    parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio",
+                        help="the event loop of client and server (uvloop must be installed; default asyncio)")
     parser.add_argument("--repeat", type=int, default=1, help="alternate the flavours this many times (default 1)")
     args = parser.parse_args(argv)
     if not (1 <= args.sessions <= 2000 and 1 <= args.seconds <= 300 and 1 <= args.repeat <= 10):
@@ -591,11 +704,12 @@ def main(argv: list[str] | None = None) -> None:
     print(f"python {sys.version.split()[0]}, websockets {websockets.__version__}, {os.cpu_count()} CPUs, "
           f"load average {' '.join(load)}; {args.sessions} sessions, "
           f"{WARMUP_S:.0f} s warm-up + {args.seconds:.0f} s measured per run")
-    print(f"pacing: {args.pacing}" + (" (one 20 ms ticker task sends every session's append)" if args.pacing == "shared"
+    print(f"pacing: {args.pacing}" + (f" (one ticker task, every {SLOT_S * 1000:g} ms, sends the appends of one of "
+                                      f"{SLOTS} slots of sessions)" if args.pacing == "shared"
                                       else " (every session sleeps until its own send time)"))
     modes = _MODES[args.mode]
     plan = [(mode, i) for i in range(1, args.repeat + 1) for mode in modes]
-    results = [run_mode(mode, args.pacing, args.sessions, args.seconds) for mode, _ in plan]
+    results = [run_mode(mode, args.pacing, args.sessions, args.seconds, args.loop) for mode, _ in plan]
     print_table(results, [f"{mode} #{i}" if args.repeat > 1 else mode for mode, i in plan])
     print_verdict(results)
 

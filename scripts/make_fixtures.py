@@ -663,7 +663,8 @@ class Script:
 
     def approval_answer(self, t: float, request_id: str, approve: bool, reason: str | None) -> float:
         """The person's answer, the client's approval response and response.create; returns when the server has them."""
-        self.local(t, "approval.answer", approval_request_id=request_id, approve=approve, reason=reason)
+        who = {"by": "timeout"} if reason == "timed out" else {}  # as the CLI records nobody answering in time
+        self.local(t, "approval.answer", approval_request_id=request_id, approve=approve, reason=reason, **who)
         response_id = self.ids.new("mcpr_")
         item: dict[str, Any] = {
             "type": "mcp_approval_response",

@@ -28,6 +28,8 @@ from cli_harness import (
     fixture_user_audio, free_port, non_audio, received_of, recorded, run_cli, running, speech_like, until,
 )
 from rtproto import codec
+from rtproto.policy import ToolPolicy
+from rtproto.replay import replay
 from rtproto.testing import serve_transcript
 from rtproto.transcript import RAW_FRAME_TYPE, read_transcript
 
@@ -215,9 +217,17 @@ async def test_unanswered_approval_times_out_as_denied(tmp_path: Path) -> None:
     assert answer["type"] == "mcp_approval_response"
     assert answer["approve"] is False and answer["reason"] == "timed out"
     _, _, local = recorded(tmp_path / "rec.jsonl")
-    assert local[0]["type"] == "approval.answer"
-    assert (local[0]["approve"], local[0]["reason"]) == (False, "timed out")
-    assert "[y/N] \n  ↳ create_repository: denied by person (timed out)\n" in cli.stdout  # off the question line
+    assert local[0] == {"type": "approval.answer", "approval_request_id": answer["approval_request_id"],
+                        "approve": False, "reason": "timed out", "by": "timeout"}
+    assert "[y/N] \n  ↳ create_repository: denied (timed out)\n" in cli.stdout  # off the question line
+    assert "by person" not in cli.stdout
+    # Offline, the recording replays the timeout as a timeout, under the policy its header keeps.
+    policy = read_transcript(FIXTURES / fixture).header["policy"]
+    assert read_transcript(tmp_path / "rec.jsonl").header["policy"] == ToolPolicy.from_dict(policy).to_dict()
+    result = replay(tmp_path / "rec.jsonl")
+    assert result.ok, result.mismatches
+    answered = [n.notice for n in result.notices if type(n.notice).__name__ == "ApprovalAnswered"]
+    assert [(a.approve, a.reason, a.by) for a in answered] == [(False, "timed out", "timeout")]
 
 
 async def test_function_tool_output_is_sent_then_response_create(tmp_path: Path) -> None:

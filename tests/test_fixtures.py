@@ -37,9 +37,9 @@ SCENARIOS = [
     "barge_in",
 ]
 APPROVALS = {
-    "mcp_approval_approved": (True, None),
-    "mcp_approval_denied": (False, "denied by user"),
-    "mcp_approval_timeout": (False, "timed out"),
+    "mcp_approval_approved": (True, None, {}),
+    "mcp_approval_denied": (False, "denied by user", {}),
+    "mcp_approval_timeout": (False, "timed out", {"by": "timeout"}),
 }
 ALL_FILES = [FIXTURES / f"{name}.jsonl" for name in SCENARIOS] + [DEMO]
 RATE = 24000
@@ -51,6 +51,7 @@ LOCAL_FIELDS = {
     "function.result": {"call_id", "output", "is_error"},
     "connection.closed": {"code", "reason", "by"},
 }
+OPTIONAL_LOCAL_FIELDS = {"approval.answer": {"by"}}
 SECRET_SHAPES = re.compile(
     rb"sk-[A-Za-z0-9_-]{16,}|ek_[A-Za-z0-9]{16,}|gh[pousr]_[A-Za-z0-9]{20,}|github_pat_|(?i:bearer)\s"
 )
@@ -116,7 +117,7 @@ def test_local_lines_use_the_fixed_vocabulary(path: Path) -> None:
     local = read_transcript(path).local_events()
     assert local, "every session ends with a connection.closed line"
     for event in local:
-        assert set(event) - {"type"} == LOCAL_FIELDS[event["type"]]
+        assert set(event) - {"type"} - OPTIONAL_LOCAL_FIELDS.get(event["type"], set()) == LOCAL_FIELDS[event["type"]]
     assert local[-1] == {"type": "connection.closed", "code": 1000, "reason": "", "by": "client"}
 
 
@@ -350,7 +351,7 @@ def test_mcp_call_lists_tools_then_calls_one_and_speaks_the_answer() -> None:
 
 @pytest.mark.parametrize("name", sorted(APPROVALS))
 def test_approval_answer_becomes_the_clients_approval_response(name: str) -> None:
-    approve, reason = APPROVALS[name]
+    approve, reason, who = APPROVALS[name]
     transcript = fixture(name)
     (request_done,) = [
         line
@@ -365,6 +366,7 @@ def test_approval_answer_becomes_the_clients_approval_response(name: str) -> Non
         "approval_request_id": request["id"],
         "approve": approve,
         "reason": reason,
+        **who,
     }
     create, response_create = [line for line in _after(transcript, answer) if line.dir == "client"][:2]
     item = create.event["item"]

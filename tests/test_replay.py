@@ -154,11 +154,33 @@ def test_approval_approved_by_a_person():
     assert answered == [ApprovalAnswered("mcpr_server_1", "create_repo", True, None, "person")]
 
 
+ASK_POLICY = {"allow": ["search"], "ask": ["create_repo"]}
+TIMED_OUT = {"approve": False, "reason": "timed out"}
+
+
+def answers(result):
+    return [n.notice for n in result.notices if isinstance(n.notice, ApprovalAnswered)]
+
+
 def test_approval_denied_by_a_person():
-    policy = {"allow": ["search"], "ask": ["create_repo"]}
-    script = approval_script({"approve": False, "reason": "timed out"}, {"approve": False, "reason": "timed out"},
-                             policy)
-    assert replay(script.build()).ok
+    # Also how transcripts from before "by" recorded a timeout: they replay as a person's answer.
+    result = replay(approval_script(TIMED_OUT, TIMED_OUT, ASK_POLICY).build())
+    assert result.ok, result.mismatches
+    assert answers(result) == [ApprovalAnswered("mcpr_server_1", "create_repo", False, "timed out", "person")]
+
+
+def test_approval_timed_out():
+    result = replay(approval_script(TIMED_OUT | {"by": "timeout"}, TIMED_OUT, ASK_POLICY).build())
+    assert result.ok, result.mismatches
+    assert [r.event["type"] for r in result.expected] == ["conversation.item.create", "response.create"]
+    assert answers(result) == [ApprovalAnswered("mcpr_server_1", "create_repo", False, "timed out", "timeout")]
+
+
+def test_a_timeout_line_whose_recorded_answer_differs_is_a_mismatch():
+    script = approval_script(TIMED_OUT | {"by": "timeout"}, {"approve": False, "reason": "no answer"}, ASK_POLICY)
+    (mismatch,) = replay(script.build()).mismatches
+    assert "reason='no answer') where the core produced conversation.item.create (mcp_approval_response " \
+           "mcpr_server_1 approve=False reason='timed out')" in mismatch
 
 
 def test_approval_denied_by_policy():
@@ -392,6 +414,23 @@ def test_fixture_replays_cleanly(path):
     assert result.ok, "\n".join(result.mismatches)
     assert len(result.expected) == len(result.produced)
     assert not [n for n in result.notices if isinstance(n.notice, ProtocolViolation)]
+
+
+@pytest.mark.parametrize("marked", [False, True], ids=["as-recorded", "with-by-timeout"])
+def test_timeout_fixture_replays_who_answered(tmp_path, marked):
+    # The fixture may predate "by" (then the timeout reads as a person's answer); with the
+    # line marked as the driver now writes it, the same recording replays as a timeout.
+    lines = (FIXTURES / "mcp_approval_timeout.jsonl").read_text().splitlines()
+    records = [json.loads(line) for line in lines]
+    (answer,) = [r["event"] for r in records if r.get("dir") == "local" and r["event"]["type"] == "approval.answer"]
+    if marked:
+        answer["by"] = "timeout"
+    path = tmp_path / "timeout.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    result = replay(path)
+    assert result.ok, result.mismatches
+    expected_by = "timeout" if answer.get("by") == "timeout" else "person"
+    assert [(a.approve, a.reason, a.by) for a in answers(result)] == [(False, "timed out", expected_by)]
 
 
 def test_fixture_dir_is_a_real_path():

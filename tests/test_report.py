@@ -41,8 +41,33 @@ def test_replay_shows_approvals_and_timeouts(tmp_path):
     approved = run_cli("replay", str(FIXTURES / "mcp_approval_approved.jsonl"), cwd=tmp_path).stdout
     assert "? approval requested: github.create_repository(" in approved
     assert "create_repository: approved by person" in approved
-    timed_out = run_cli("replay", str(FIXTURES / "mcp_approval_timeout.jsonl"), cwd=tmp_path).stdout
-    assert "create_repository: denied by person (timed out)" in timed_out
+    fixture = FIXTURES / "mcp_approval_timeout.jsonl"
+    timed_out = run_cli("replay", str(fixture), cwd=tmp_path).stdout
+    (answer,) = [e for e in read_transcript(fixture).local_events() if e["type"] == "approval.answer"]
+    # A recording from before "by" reads the timeout as a person's answer; one with it, as a timeout.
+    verdict = "denied (timed out)" if answer.get("by") == "timeout" else "denied by person (timed out)"
+    assert f"create_repository: {verdict}\n" in timed_out
+
+
+def test_replay_shows_a_timeout_as_a_timeout(tmp_path):
+    lines = (FIXTURES / "mcp_approval_timeout.jsonl").read_text().splitlines(keepends=True)
+    marked = []
+    for line in lines:
+        record = json.loads(line)
+        if record.get("dir") == "local" and record["event"]["type"] == "approval.answer":
+            record["event"]["by"] = "timeout"  # as the driver records a timeout now
+            line = json.dumps(record) + "\n"
+        marked.append(line)
+    path = tmp_path / "timeout.jsonl"
+    path.write_text("".join(marked))
+    text = run_cli("replay", str(path), cwd=tmp_path)
+    assert text.returncode == 0, text.stderr
+    assert "  ↳ create_repository: denied (timed out)\n" in text.stdout
+    assert "by person" not in text.stdout
+    report = json.loads(run_cli("replay", str(path), "--json", cwd=tmp_path).stdout)
+    answered = [e for e in report["events"] if e["notice"] == "ApprovalAnswered"]
+    assert [(e["name"], e["approve"], e["reason"], e["by"]) for e in answered] == \
+        [("create_repository", False, "timed out", "timeout")]
 
 
 def test_replay_shows_the_barge_in(tmp_path):

@@ -20,7 +20,7 @@ from rtproto.events import (
     FunctionCallOutput, InputAudioBufferAppend, InputAudioBufferCommit, McpApprovalResponse, RealtimeSession,
     ResponseCancel, ResponseCreate, SessionUpdate, UnknownEvent, decode_server, to_dict,
 )
-from rtproto.policy import DENY_REASON, ToolPolicy
+from rtproto.policy import DENY_REASON, TIMEOUT_REASON, ToolPolicy
 from rtproto.session import Session, audio_bytes, bytes_per_ms
 
 # ---------------------------------------------------------------------------
@@ -433,6 +433,42 @@ def test_answering_unknown_or_answered_requests_is_refused(server):
     assert_refused(session, lambda: session.answer_approval("apr_1", "yes"), "must be a bool")
     session.answer_approval("apr_1", True)
     assert_refused(session, lambda: session.answer_approval("apr_1", True), "already answered")
+
+
+def test_a_timed_out_approval_is_denied_and_answered_by_timeout(server):
+    session = Session(policy=ToolPolicy(ask={"create_repo"}))
+    feed(session, server.item_done(approval_request()))
+    out = session.approval_timed_out("apr_1", now_ms=30_000.0)
+    assert TIMEOUT_REASON == "timed out"
+    assert approval_responses(out) == [{"type": "mcp_approval_response", "id": "mcpr_1", "approval_request_id": "apr_1",
+                                        "approve": False, "reason": "timed out"}]
+    assert sent_types(out) == ["conversation.item.create", "response.create"]
+    assert of(out, ApprovalAnswered) == [ApprovalAnswered("apr_1", "create_repo", False, "timed out", "timeout")]
+    assert session.pending_approvals == {}
+
+
+def test_a_timeout_during_a_response_waits_for_its_done(server):
+    session = Session(policy=ToolPolicy(ask={"create_repo"}))
+    feed(session, server.item_done(approval_request()), server.created("resp_1"))
+    out = session.approval_timed_out("apr_1")
+    assert sent_types(out) == ["conversation.item.create"]
+    assert sent_types(feed(session, server.done("resp_1"))) == ["response.create"]
+
+
+def test_illegal_timeouts_are_refused_and_change_nothing(server):
+    session = Session(policy=ToolPolicy(allow={"search"}, ask={"create_repo"}))
+    feed(session, server.created("resp_1"), server.item_done(approval_request()),
+         server.item_done(approval_request("apr_2", name="search")))  # apr_2: answered by the policy
+    assert_refused(session, lambda: session.approval_timed_out("apr_9"), "is not pending")
+    assert_refused(session, lambda: session.approval_timed_out("apr_2"), "already answered")
+    person = session.answer_approval("apr_1", True)
+    assert approval_responses(person)[0]["id"] == "mcpr_2"  # the refused calls sent nothing
+    assert_refused(session, lambda: session.approval_timed_out("apr_1"), "already answered")
+    other = Session(policy=ToolPolicy(ask={"create_repo"}))
+    feed(other, server.item_done(approval_request()))
+    other.approval_timed_out("apr_1")
+    assert_refused(other, lambda: other.approval_timed_out("apr_1"), "already answered")
+    assert_refused(other, lambda: other.answer_approval("apr_1", True), "already answered")
 
 
 def test_app_sent_approval_response_counts_as_the_answer(server):
@@ -869,6 +905,10 @@ def test_local_lines_dispatch_to_the_methods(server):
     pairs = [
         ({"type": "approval.answer", "approval_request_id": "apr_1", "approve": False, "reason": "timed out"},
          lambda s: s.answer_approval("apr_1", False, "timed out")),
+        ({"type": "approval.answer", "approval_request_id": "apr_1", "approve": True, "reason": None, "by": "person"},
+         lambda s: s.answer_approval("apr_1", True)),
+        ({"type": "approval.answer", "approval_request_id": "apr_1", "approve": False, "reason": "timed out",
+          "by": "timeout"}, lambda s: s.approval_timed_out("apr_1")),
         ({"type": "playback.cleared", "item_id": "msg_a1", "content_index": 0, "played_ms": 40},
          lambda s: s.playback_cleared("msg_a1", 0, 40.0)),
         ({"type": "function.result", "call_id": "call_1", "output": "{}", "is_error": False},
@@ -881,12 +921,33 @@ def test_local_lines_dispatch_to_the_methods(server):
     assert prepared().local({"type": "connection.closed", "code": 1000, "reason": "", "by": "client"}) == []
 
 
+def test_timeout_lines_replay_as_timeouts_and_older_lines_as_a_person(server):
+    def answered(line):
+        session = Session(policy=ToolPolicy(ask={"create_repo"}))
+        feed(session, server.item_done(approval_request()))
+        out = session.local({"type": "approval.answer", "approval_request_id": "apr_1", **line})
+        (notice,) = of(out, ApprovalAnswered)
+        return notice.by, notice.approve, notice.reason
+
+    assert answered({"approve": False, "reason": "timed out", "by": "timeout"}) == ("timeout", False, "timed out")
+    assert answered({"approve": False, "by": "timeout"}) == ("timeout", False, "timed out")  # the core's reason
+    assert answered({"approve": False, "reason": "timed out"}) == ("person", False, "timed out")  # before "by"
+    assert answered({"approve": False, "reason": "timed out", "by": None}) == ("person", False, "timed out")
+
+
 @pytest.mark.parametrize(("line", "match"), [
     ({"type": "approval.answer", "approval_request_id": "apr_1", "approve": "yes"}, r"approval.answer: 'approve' must be bool"),
     ({"type": "playback.cleared", "item_id": "msg_a1", "content_index": True, "played_ms": 1}, "'content_index' must be int"),
     ({"type": "playback.cleared", "item_id": "msg_a1", "content_index": 0}, r"'played_ms' must be float.*\$\.played_ms"),
     ({"type": "function.result", "output": "{}"}, "'call_id' must be str"),
     ({"type": "text.input"}, "'text' must be str"),
+    ({"type": "approval.answer", "approval_request_id": "apr_1", "approve": False, "by": "policy"},
+     r"approval.answer: 'by' must be one of 'person', 'timeout', got 'policy' at \$\.by"),
+    ({"type": "approval.answer", "approval_request_id": "apr_1", "approve": False, "by": ["timeout"]},
+     "'by' must be one of"),
+    ({"type": "approval.answer", "approval_request_id": "apr_1", "approve": True, "by": "timeout"},
+     r"a timeout denies, so 'approve' must be false at \$\.approve"),
+    ({"type": "approval.answer", "approval_request_id": "apr_9", "approve": False, "by": "timeout"}, "is not pending"),
 ])
 def test_bad_local_lines_name_the_field(server, line, match):
     session = Session()

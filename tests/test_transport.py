@@ -23,8 +23,17 @@ from hypothesis import strategies as st
 from websockets.asyncio.server import serve
 
 from rtproto import __version__
+from rtproto._wsio import RECV_HIGH_WATER
 from rtproto.errors import AuthenticationError, ConnectionClosed, ProtocolError, TransportError
-from rtproto.transport import Connection, connect, handshake_headers, iter_events, realtime_url, with_model
+from rtproto.transport import (
+    Connection,
+    connect,
+    deliver_events,
+    handshake_headers,
+    iter_events,
+    realtime_url,
+    with_model,
+)
 
 API_KEY = "sk-test-0123456789-SECRET-abcdef"
 LIMIT = 5  # seconds; every test finishes far below this
@@ -471,3 +480,437 @@ async def test_connection_classmethod_connect():
                 await conn.send('{"type":"x"}')
                 assert await conn.recv() == b'{"type":"x"}'
     assert conn.closed
+
+
+# -- deliver / deliver_events -------------------------------------------------------------
+
+
+class Boom(Exception):
+    """A handler's own failure."""
+
+
+async def until(condition):
+    """Poll ``condition()`` on the loop (the caller's asyncio.timeout bounds the wait)."""
+    while not condition():
+        await asyncio.sleep(0.002)
+
+
+def send_at_once(ws, frames):
+    """Server side: write ``frames`` as text frames in ONE socket write, so they arrive together."""
+    for frame in frames:
+        ws.protocol.send_text(frame.encode())
+    ws.transport.write(b"".join(ws.protocol.data_to_send()))
+
+
+async def test_deliver_hands_frames_over_in_order_from_the_socket_callback():
+    frames = [f'{{"type":"t","n":{i}}}' for i in range(20)]
+
+    async def handler(ws):
+        await ws.recv()  # "go": nothing arrives before deliver() is waiting
+        for frame in frames:
+            await ws.send(frame)
+        await ws.close()
+
+    records, got, tasks = [], [], []
+
+    def on_frame(frame):
+        got.append(frame)
+        tasks.append(asyncio.current_task())
+
+    async with asyncio.timeout(LIMIT):
+        async with local_server(handler) as url:
+            async with connect(url, recorder=lambda d, f: records.append((d, f))) as conn:
+                await conn.send("go")
+                assert await conn.deliver(on_frame) is None
+    expected = [f.encode() for f in frames]
+    assert got == expected
+    assert tasks == [None] * 20  # called inside the protocol callback, not in a task
+    assert records == [("client", b"go")] + [("server", f) for f in expected]
+    assert (conn.stats.frames_received, conn.stats.bytes_received) == (20, sum(len(f) for f in expected))
+
+
+async def test_deliver_hands_over_queued_frames_first():
+    async def handler(ws):
+        for n in range(3):
+            await ws.send(f'{{"n":{n}}}')
+        await ws.recv()  # "more"
+        for n in range(3, 5):
+            await ws.send(f'{{"n":{n}}}')
+        await ws.close()
+
+    records, got = [], []
+    async with asyncio.timeout(LIMIT):
+        async with local_server(handler) as url:
+            async with connect(url, recorder=lambda d, f: records.append((d, f))) as conn:
+                await until(lambda: len(conn._io.frames) == 3)
+                assert conn.stats.frames_received == 0 and records == []  # counted when handed over
+                await conn.send("more")
+                await conn.deliver(lambda f: got.append((f, asyncio.current_task() is None)))
+    expected = [f'{{"n":{n}}}'.encode() for n in range(5)]
+    assert [f for f, _ in got] == expected
+    # The queued three from deliver()'s own task, the other two from the socket callback.
+    assert [in_callback for _, in_callback in got] == [False, False, False, True, True]
+    assert [f for d, f in records if d == "server"] == expected
+    assert conn.stats.frames_received == 5
+
+
+@pytest.mark.parametrize("queued", [False, True], ids=["live", "queued"])
+@pytest.mark.parametrize("then", ["recv", "deliver"])
+async def test_deliver_handler_error_propagates_and_later_frames_stay_queued(queued, then):
+    frames = [f'{{"n":{n}}}' for n in range(5)]
+
+    async def handler(ws):
+        await ws.recv()  # "go"
+        send_at_once(ws, frames)
+        await ws.recv()  # "done"
+        await ws.close()
+
+    seen, records = [], []
+    error = Boom("frame 2 is bad")
+
+    def on_frame(frame):
+        seen.append(frame)
+        if len(seen) == 2:
+            raise error
+
+    expected = [f.encode() for f in frames]
+    async with asyncio.timeout(LIMIT):
+        async with local_server(handler) as url:
+            async with connect(url, recorder=lambda d, f: records.append((d, f))) as conn:
+                await conn.send("go")
+                if queued:
+                    await until(lambda: len(conn._io.frames) == 5)
+                with pytest.raises(Boom) as info:
+                    await conn.deliver(on_frame)
+                assert info.value is error
+                assert seen == expected[:2]
+                assert conn.stats.frames_received == 2
+                assert not conn.closed
+                if then == "recv":
+                    rest = [await conn.recv() for _ in range(3)]
+                    await conn.send("done")  # still open both ways
+                    assert [f async for f in conn] == []
+                else:
+                    await conn.send("done")
+                    rest = []
+                    assert await conn.deliver(rest.append) is None
+    assert rest == expected[2:]
+    assert [f for d, f in records if d == "server"] == expected  # each frame exactly once
+    assert conn.stats.frames_received == 5
+
+
+@pytest.mark.parametrize("code", [1000, 1001])
+async def test_deliver_returns_on_normal_close(code):
+    async def handler(ws):
+        await ws.send('{"type":"one"}')
+        await ws.send('{"type":"two"}')
+        await ws.close(code, "bye")
+
+    got = []
+    async with asyncio.timeout(LIMIT):
+        async with local_server(handler) as url:
+            async with connect(url) as conn:
+                assert await conn.deliver(got.append) is None
+                with pytest.raises(ConnectionClosed) as info:
+                    await conn.recv()
+                assert await conn.deliver(got.append) is None  # again: nothing left, ends at once
+    assert got == [b'{"type":"one"}', b'{"type":"two"}']
+    assert info.value.normal and info.value.code == code
+
+
+@pytest.mark.parametrize("code, reason", [(1011, "boom"), (4000, "beta shape retired")])
+async def test_deliver_raises_on_abnormal_close(code, reason):
+    async def handler(ws):
+        await ws.send('{"type":"first"}')
+        await ws.close(code, reason)
+
+    got = []
+    async with asyncio.timeout(LIMIT):
+        async with local_server(handler) as url:
+            async with connect(url) as conn:
+                with pytest.raises(ConnectionClosed) as info:
+                    await conn.deliver(got.append)
+    assert got == [b'{"type":"first"}']
+    assert (info.value.code, info.value.reason) == (code, reason)
+    assert not info.value.normal
+
+
+async def test_deliver_raises_1006_on_tcp_loss():
+    async def handler(ws):
+        await ws.send('{"type":"first"}')
+        ws.transport.abort()
+
+    got = []
+    async with asyncio.timeout(LIMIT):
+        async with local_server(handler) as url:
+            async with connect(url) as conn:
+                with pytest.raises(ConnectionClosed) as info:
+                    await conn.deliver(got.append)
+    assert got == [b'{"type":"first"}']
+    assert (info.value.code, info.value.reason) == (1006, "connection lost")
+
+
+@pytest.mark.parametrize("code, reason", [(1000, "bye"), (1011, "boom")])
+async def test_deliver_after_the_connection_ended_hands_over_what_is_queued(code, reason):
+    async def handler(ws):
+        await ws.send('{"type":"one"}')
+        await ws.send('{"type":"two"}')
+        await ws.close(code, reason)
+
+    got = []
+    async with asyncio.timeout(LIMIT):
+        async with local_server(handler) as url:
+            async with connect(url) as conn:
+                await until(lambda: conn._io.ended)
+                if code == 1000:
+                    assert await conn.deliver(got.append) is None
+                else:
+                    with pytest.raises(ConnectionClosed) as info:
+                        await conn.deliver(got.append)
+                    assert (info.value.code, info.value.reason) == (code, reason)
+    assert got == [b'{"type":"one"}', b'{"type":"two"}']
+    assert conn.stats.frames_received == 2
+
+
+@pytest.mark.parametrize("code", [1000, 4001])
+async def test_our_own_close_from_another_task_ends_deliver(code):
+    close_codes = []
+
+    async def handler(ws):
+        await ws.wait_closed()
+        close_codes.append(ws.protocol.close_rcvd.code)
+
+    got = []
+    async with asyncio.timeout(LIMIT):
+        async with local_server(handler) as url:
+            conn = await connect(url)
+            task = asyncio.create_task(conn.deliver(got.append))
+            await until(lambda: conn._io._reader is not None)
+            await asyncio.sleep(0.02)
+            assert not task.done()
+            await conn.close(code, "done here")
+            assert await task is None  # even for a code that is not "normal"
+            assert await conn.deliver(got.append) is None  # after close: ends at once
+    assert got == []
+    assert close_codes == [code]
+    assert conn.closed
+
+
+async def test_deliver_while_another_task_receives_raises_runtime_error():
+    async with asyncio.timeout(LIMIT):
+        async with local_server(echo) as url:
+            async with connect(url) as conn:
+                reader = asyncio.create_task(conn.recv())
+                await until(lambda: conn._io._reader is not None)
+                with pytest.raises(RuntimeError, match="another task"):
+                    await conn.deliver(lambda f: None)
+                await conn.send('{"type":"x"}')
+                assert await reader == b'{"type":"x"}'  # the first reader was not disturbed
+
+
+async def test_recv_or_deliver_while_deliver_runs_raises_runtime_error():
+    got = []
+    async with asyncio.timeout(LIMIT):
+        async with local_server(echo) as url:
+            async with connect(url) as conn:
+                task = asyncio.create_task(conn.deliver(got.append))
+                await until(lambda: conn._io._reader is not None)
+                with pytest.raises(RuntimeError, match="another task"):
+                    await conn.recv()
+                with pytest.raises(RuntimeError, match="another task"):
+                    await conn.deliver(got.append)
+                await conn.send('{"type":"x"}')
+                await until(lambda: got)
+                assert not task.done()
+            assert await task is None
+    assert got == [b'{"type":"x"}']
+
+
+async def test_handler_can_reply_with_send_nowait():
+    count = 50
+    replies = []
+
+    async def handler(ws):
+        for n in range(count):
+            await ws.send(f'{{"type":"ping","n":{n}}}')
+        for _ in range(count):
+            replies.append(await ws.recv())
+        await ws.close()
+
+    def on_frame(frame):
+        n = json.loads(frame)["n"]
+        conn.send_nowait(f'{{"type":"pong","n":{n}}}')
+
+    async with asyncio.timeout(LIMIT):
+        async with local_server(handler) as url:
+            async with connect(url) as conn:
+                await conn.deliver(on_frame)
+    assert replies == [f'{{"type":"pong","n":{n}}}' for n in range(count)]
+    assert conn.stats.frames_sent == count and conn.stats.frames_received == count
+
+
+async def test_deliver_events_skips_malformed_frames_via_on_error(caplog):
+    garbage = "{oops" + "x" * 5000
+    sent = ['{"type":"session.created"}', garbage, '{"no":"type"}', '{"type":"future.event"}']
+
+    async def handler(ws):
+        for frame in sent:
+            await ws.send(frame)
+        await ws.close()
+
+    pairs, errors = [], []
+    async with asyncio.timeout(LIMIT):
+        async with local_server(handler) as url:
+            async with connect(url) as conn:
+                result = await deliver_events(
+                    conn, lambda raw, event: pairs.append((raw, event)), api="beta", decode=fake_decode,
+                    on_error=lambda raw, exc: errors.append((raw, exc)),
+                )
+    assert result is None
+    assert pairs == [
+        (b'{"type":"session.created"}', ("beta", "session.created")),
+        (b'{"type":"future.event"}', ("beta", "future.event")),
+    ]
+    assert [raw for raw, _ in errors] == [garbage.encode(), b'{"no":"type"}']
+    assert all(isinstance(exc, ProtocolError) for _, exc in errors)
+    assert not [r for r in caplog.records if r.name == "rtproto.transport" and r.levelno == logging.WARNING]
+    assert conn.stats.frames_received == 4
+
+
+async def test_deliver_events_logs_malformed_frames_without_on_error(caplog):
+    garbage = "{oops" + "x" * 5000
+    sent = [garbage, '{"no":"type"}', '{"type":"future.event"}']
+
+    async def handler(ws):
+        for frame in sent:
+            await ws.send(frame)
+        await ws.close()
+
+    pairs = []
+    async with asyncio.timeout(LIMIT):
+        async with local_server(handler) as url:
+            async with connect(url) as conn:
+                await deliver_events(conn, lambda raw, event: pairs.append((raw, event)), decode=fake_decode)
+    assert pairs == [(b'{"type":"future.event"}', ("ga", "future.event"))]
+    warnings = [r for r in caplog.records if r.name == "rtproto.transport" and r.levelno == logging.WARNING]
+    assert len(warnings) == 2
+    assert "not JSON" in warnings[0].getMessage() and "missing type" in warnings[1].getMessage()
+    assert "(5005 bytes)" in warnings[0].getMessage() and len(warnings[0].getMessage()) < 600
+
+
+async def test_deliver_events_raises_on_abnormal_close_and_handler_errors():
+    async def handler(ws):
+        await ws.recv()  # "go"
+        send_at_once(ws, ['{"type":"a"}', '{"type":"b"}', '{"type":"c"}'])
+        await ws.recv()  # "again"
+        await ws.close(1011, "boom")
+
+    seen = []
+
+    def on_event(raw, event):
+        seen.append(event)
+        if event == ("ga", "a"):
+            raise Boom("a")
+
+    async with asyncio.timeout(LIMIT):
+        async with local_server(handler) as url:
+            async with connect(url) as conn:
+                await conn.send("go")
+                with pytest.raises(Boom):
+                    await deliver_events(conn, on_event, decode=fake_decode)
+                await conn.send("again")
+                with pytest.raises(ConnectionClosed, match="1011: boom"):
+                    await deliver_events(conn, on_event, decode=fake_decode)
+    assert seen == [("ga", "a"), ("ga", "b"), ("ga", "c")]
+
+
+async def test_deliver_many_frames_each_exactly_once():
+    count = 2000
+    frames = [f'{{"n":{n}}}' for n in range(count)]
+
+    async def handler(ws):
+        for frame in frames:
+            await ws.send(frame)
+        await ws.close()
+
+    got = []
+    async with asyncio.timeout(LIMIT):
+        async with local_server(handler) as url:
+            async with connect(url) as conn:
+                await conn.deliver(got.append)
+    assert got == [f.encode() for f in frames]
+    assert conn.stats.frames_received == count
+
+
+async def test_deliver_drains_a_paused_backlog_and_reading_resumes():
+    backlog_size = RECV_HIGH_WATER + 500
+    frames = [f'{{"n":{n}}}' for n in range(backlog_size + 500)]
+
+    async def handler(ws):
+        for frame in frames[:backlog_size]:
+            await ws.send(frame)
+        await ws.recv()  # "go": the rest can only be read once reading has resumed
+        for frame in frames[backlog_size:]:
+            await ws.send(frame)
+        await ws.close()
+
+    got = []
+    async with asyncio.timeout(LIMIT):
+        async with local_server(handler) as url:
+            async with connect(url) as conn:
+                await until(lambda: conn._io._reading_paused)  # the backlog stopped socket reads
+                assert len(conn._io.frames) > RECV_HIGH_WATER
+                await conn.send("go")
+                await conn.deliver(got.append)
+                assert not conn._io._reading_paused
+    assert got == [f.encode() for f in frames]
+    assert conn.stats.frames_received == len(frames)
+
+
+async def test_frames_after_deliver_is_cancelled_are_not_lost():
+    async def handler(ws):
+        await ws.recv()  # "go"
+        send_at_once(ws, ['{"n":1}', '{"n":2}', '{"n":3}'])
+        await ws.recv()  # "done"
+        await ws.close()
+
+    seen = []
+
+    def on_frame(frame):
+        seen.append(frame)
+        if frame == b'{"n":1}':
+            task.cancel()  # e.g. a frame that ends the session stops the task running deliver()
+        elif frame == b'{"n":2}':
+            raise Boom("frame 2")
+
+    async with asyncio.timeout(LIMIT):
+        async with local_server(handler) as url:
+            async with connect(url) as conn:
+                task = asyncio.create_task(conn.deliver(on_frame))
+                await until(lambda: conn._io._reader is not None)
+                await conn.send("go")
+                with pytest.raises(asyncio.CancelledError):
+                    await task
+                assert not conn.closed
+                rest = [await conn.recv() for _ in range(3 - len(seen))]
+                await conn.send("done")
+                assert [f async for f in conn] == []
+    assert seen == [b'{"n":1}']  # once deliver() is cancelled, later frames are queued, not handed over
+    assert rest == [b'{"n":2}', b'{"n":3}']
+
+
+async def test_deliver_refused_while_recv_waits_takes_no_queued_frame():
+    got = []
+    async with asyncio.timeout(LIMIT):
+        async with local_server(echo) as url:
+            async with connect(url) as conn:
+                reader = asyncio.create_task(conn.recv())
+                await until(lambda: conn._io._reader is not None)
+                await conn.send('{"type":"x"}')
+                while not conn._io.frames:  # one loop turn at a time: stop once the frame is queued
+                    await asyncio.sleep(0)  # and the reader woken, before the reader has run
+                with pytest.raises(RuntimeError, match="another task"):
+                    await conn.deliver(got.append)
+                (received,) = await asyncio.gather(reader, return_exceptions=True)
+    assert got == []
+    assert received == b'{"type":"x"}'
