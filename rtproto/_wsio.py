@@ -83,6 +83,7 @@ class WebSocketIO(asyncio.Protocol):
         self._reading_paused = False
         self._fragments: list[bytes] | None = None
         self._unparsed = bytearray()  # the start of a frame (or of the handshake response) torn by a read
+        self._response_fed = False
         self._masks = b""
         self._mask_pos = _MASK_POOL
         self._ping_interval = ping_interval
@@ -102,7 +103,7 @@ class WebSocketIO(asyncio.Protocol):
             self._unparsed += data
             data, self._unparsed = self._unparsed, bytearray()
         protocol = self.protocol
-        if protocol.state is State.CONNECTING:
+        if protocol.state is State.CONNECTING and not self._response_fed:
             data = self._feed_response(data)
         fed = True
         if data:
@@ -257,6 +258,7 @@ class WebSocketIO(asyncio.Protocol):
             self._unparsed = bytearray(data)
             return b""
         end = len(data) if end < 0 else end + 4  # an overlong head: websockets rejects it
+        self._response_fed = True  # what follows (a refusal's body) goes to websockets as it comes
         self._feed(data[:end])
         return data[end:]
 
