@@ -90,7 +90,6 @@ SLOTS = 20  # a shared ticker spreads its sessions over this many slots of the 2
 SLOT_S = FRAME_S / SLOTS
 SAMPLES = 480  # 20 ms at 24 kHz
 WARMUP_S = 2.0
-CLIENT_CPU, SERVER_CPU = 0, 1  # indexes into the CPUs this process may use
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 _IDS = {"event_id": "event_1", "response_id": "resp_1", "item_id": "item_1", "output_index": 0}
@@ -249,18 +248,18 @@ class PumpConnection(asyncio.Protocol):
         del buf[:pos]
 
 
-def serve_child(pipe, hard_deadline_s: float, loop_name: str) -> None:
+def serve_child(pipe, hard_deadline_s: float, loop_name: str, cpu: int | None) -> None:
     """Child process entry: serve on 127.0.0.1:0, send the port, stop on any message or the deadline."""
-    pin(SERVER_CPU)
+    if cpu is not None:
+        os.sched_setaffinity(0, {cpu})
     with asyncio.Runner(loop_factory=loop_factory(loop_name)) as runner:
         runner.run(_serve(pipe, hard_deadline_s))
 
 
-def pin(cpu: int) -> None:
-    """Keep this process on one CPU when the machine has two or more (client and server never share one)."""
+def cpu_plan() -> tuple[int | None, int | None]:
+    """(client CPU, server CPU): the first two this process may use, or (None, None) with fewer than two."""
     cpus = sorted(os.sched_getaffinity(0))
-    if len(cpus) >= 2:
-        os.sched_setaffinity(0, {cpus[cpu]})
+    return (cpus[0], cpus[1]) if len(cpus) >= 2 else (None, None)
 
 
 def loop_factory(name: str):
@@ -304,10 +303,10 @@ def _server_report(counts: dict, lateness: list[float]) -> dict:
 class ServerProcess:
     """The load server child: start, port, CPU seconds so far, stop (always bounded)."""
 
-    def __init__(self, hard_deadline_s: float, loop_name: str):
+    def __init__(self, hard_deadline_s: float, loop_name: str, cpu: int | None):
         ctx = multiprocessing.get_context("spawn")
         self._pipe, child_end = ctx.Pipe()
-        self.process = ctx.Process(target=serve_child, args=(child_end, hard_deadline_s, loop_name),
+        self.process = ctx.Process(target=serve_child, args=(child_end, hard_deadline_s, loop_name, cpu),
                                    daemon=True)
         self.process.start()
         if not self._pipe.poll(30):
@@ -603,10 +602,13 @@ async def _window(run: Run, server: ServerProcess) -> tuple[float, float, float,
     return client, sys1 - sys0, server_cpu, max(0.0, busy1 - busy0 - client - server_cpu), rss
 
 
-def run_mode(mode: str, pacing: str, n: int, seconds: float, loop_name: str) -> Result:
-    pin(CLIENT_CPU)
-    """One flavour against a fresh server child."""
-    server = ServerProcess(hard_deadline_s=WARMUP_S + seconds + 120, loop_name=loop_name)
+def run_mode(mode: str, pacing: str, n: int, seconds: float, loop_name: str,
+             cpus: tuple[int | None, int | None]) -> Result:
+    """One flavour against a fresh server child (client and server each on its own CPU, if there are two)."""
+    client_cpu, server_cpu = cpus
+    server = ServerProcess(hard_deadline_s=WARMUP_S + seconds + 120, loop_name=loop_name, cpu=server_cpu)
+    if client_cpu is not None:
+        os.sched_setaffinity(0, {client_cpu})
     try:
         url = f"ws://127.0.0.1:{server.port}/v1/realtime?model=gpt-realtime"
         with asyncio.Runner(loop_factory=loop_factory(loop_name)) as runner:
@@ -709,7 +711,10 @@ def main(argv: list[str] | None = None) -> None:
                                       else " (every session sleeps until its own send time)"))
     modes = _MODES[args.mode]
     plan = [(mode, i) for i in range(1, args.repeat + 1) for mode in modes]
-    results = [run_mode(mode, args.pacing, args.sessions, args.seconds, args.loop) for mode, _ in plan]
+    cpus = cpu_plan()
+    print(f"client on CPU {cpus[0]}, server on CPU {cpus[1]}" if cpus[0] is not None
+          else "one CPU: client and server share it")
+    results = [run_mode(mode, args.pacing, args.sessions, args.seconds, args.loop, cpus) for mode, _ in plan]
     print_table(results, [f"{mode} #{i}" if args.repeat > 1 else mode for mode, i in plan])
     print_verdict(results)
 
