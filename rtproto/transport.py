@@ -75,6 +75,7 @@ _APIS = ("ga", "beta")
 _SHOWN_QUERY = frozenset({"model", "call_id", "intent"})
 _TYPE_FIELD = re.compile(rb'"type"\s*:\s*"([^"\\]{1,80})"')
 _EXCERPT_CHARS = 200
+_NORMAL_CLOSE = (1000, 1001)
 
 
 def realtime_url(
@@ -560,6 +561,8 @@ def _closed_error(rcvd: Close | None, sent: Close | None) -> ConnectionClosed:
     close = rcvd if rcvd is not None else sent
     if close is None:
         return ConnectionClosed(1006, "connection lost")
+    if close is rcvd and sent is not None and int(sent.code) not in _NORMAL_CLOSE and int(rcvd.code) in _NORMAL_CLOSE:
+        close = sent  # we failed the connection (e.g. 1002) although the server said goodbye
     return ConnectionClosed(int(close.code), close.reason)
 
 

@@ -566,13 +566,14 @@ async def test_an_abnormal_close_code_raises_from_iteration_and_is_echoed():
 
 
 async def test_a_close_frame_inside_a_fragmented_message_is_answered_with_1002():
-    # websockets judges the close frame: "incomplete fragmented message". Which code recv() then
-    # reports (the server's 1000 today, as rtproto prefers the close frame received) is left open here.
+    # websockets judges the close frame: "incomplete fragmented message". The server said goodbye
+    # (1000), but a message was cut: recv() reports the 1002 we sent, not a normal end.
     async with asyncio.timeout(LIMIT):
         async with opened(text("a") + text("part", fin=False) + close_frame(1000, "bye")) as (conn, peer):
             assert await conn.recv() == b"a"
-            with pytest.raises(ConnectionClosed):
+            with pytest.raises(ConnectionClosed) as info:
                 await conn.recv()
+            assert (info.value.code, info.value.reason) == (1002, "incomplete fragmented message")
             assert not conn._io.frames  # the partial message is never delivered
             await peer.expect_close(1002, "incomplete fragmented message")
 
