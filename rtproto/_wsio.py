@@ -51,12 +51,12 @@ from websockets.http11 import Response
 from websockets.protocol import State
 from websockets.uri import Proxy, WebSocketURI, get_proxy, parse_proxy, parse_uri
 
-# Frames held for a slow reader before the socket stops being read, and the
-# depth at which reading resumes.
 # Socket reads go into one buffer per connection (asyncio.BufferedProtocol):
 # asyncio's default read allocates 256 KiB per read, above glibc's mmap
 # threshold, which costs an mmap and a munmap for every 1 KB audio frame.
 READ_BUFFER = 16384
+# Frames held for a slow reader before the socket stops being read, and the
+# depth at which reading resumes.
 RECV_HIGH_WATER = 4096
 RECV_LOW_WATER = 1024
 CLOSE_TIMEOUT = 10.0
@@ -478,7 +478,7 @@ class ProxyFailure(Exception):
 def choose_proxy(uri: WebSocketURI, proxy: str | Literal[True] | None) -> Proxy | None:
     """The HTTP(S) proxy to reach ``uri`` through, or ``None`` to connect directly.
 
-    ``True`` asks the environment as websockets does (``websockets.uri.get_proxy``:
+    ``True`` asks the environment as websockets does (``get_proxy``:
     ``wss_proxy``/``https_proxy`` for ``wss://``, also ``ws_proxy``/``http_proxy``
     for ``ws://``, in either case, skipping hosts in ``no_proxy``) and never
     proxies a loopback host (``localhost``, 127.0.0.0/8, ``::1``), which a
