@@ -75,7 +75,6 @@ _APIS = ("ga", "beta")
 _SHOWN_QUERY = frozenset({"model", "call_id", "intent"})
 _TYPE_FIELD = re.compile(rb'"type"\s*:\s*"([^"\\]{1,80})"')
 _EXCERPT_CHARS = 200
-_NORMAL_CLOSE = (1000, 1001)
 
 
 def realtime_url(
@@ -273,7 +272,7 @@ class Connection:
             try:
                 frame = await self.recv()
             except ConnectionClosed as exc:
-                if exc.normal or self._closing is not None:
+                if self._ends_quietly(exc):
                     return
                 raise
             yield frame
@@ -293,7 +292,7 @@ class Connection:
         received = self._received
         await self._io.deliver(lambda frame: handler(received(frame)))
         exc = _closed_error(*closed_by(self._io))
-        if not (exc.normal or self._closing is not None):
+        if not self._ends_quietly(exc):
             raise exc
 
     async def close(self, code: int = 1000, reason: str = "", *, flush_timeout: float = 5.0) -> None:
@@ -359,6 +358,10 @@ class Connection:
             self._recorder("client", frame)
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("> %s", _describe(frame))
+
+    def _ends_quietly(self, exc: ConnectionClosed) -> bool:
+        # Iteration and delivery end without an error on a normal close or after our own close.
+        return exc.normal or self._closing is not None
 
     def _received(self, frame: bytes) -> bytes:
         self.stats.frames_received += 1
@@ -561,9 +564,12 @@ def _closed_error(rcvd: Close | None, sent: Close | None) -> ConnectionClosed:
     close = rcvd if rcvd is not None else sent
     if close is None:
         return ConnectionClosed(1006, "connection lost")
-    if close is rcvd and sent is not None and int(sent.code) not in _NORMAL_CLOSE and int(rcvd.code) in _NORMAL_CLOSE:
-        close = sent  # we failed the connection (e.g. 1002) although the server said goodbye
-    return ConnectionClosed(int(close.code), close.reason)
+    error = ConnectionClosed(int(close.code), close.reason)
+    if close is rcvd and sent is not None and error.normal:
+        ours = ConnectionClosed(int(sent.code), sent.reason)
+        if not ours.normal:
+            return ours  # we failed the connection (e.g. 1002) although the server said goodbye
+    return error
 
 
 def _status_error(status: int, body: bytes | None, url: str) -> TransportError:
