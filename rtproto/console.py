@@ -11,18 +11,54 @@ import os
 import sys
 from typing import Any, Callable, TextIO
 
+from .redact import Secrets
+
+LINE_LIMIT = 2000  # characters of one line shown; the rest is cut with a marker
+
+
+def _escape(code: int) -> str:
+    char = chr(code)
+    if char in "\n\t\r":
+        return repr(char)[1:-1]
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+
+
+# C0 and C1 controls and DEL (ESC and CSI start terminal sequences), the bidirectional
+# overrides and isolates (they reorder what is shown), and the Unicode line separators.
+_CONTROLS = [*range(0x00, 0x20), *range(0x7F, 0xA0), *range(0x202A, 0x202F), *range(0x2066, 0x206A),
+             0x2028, 0x2029, 0x200E, 0x200F, 0x061C]
+_VISIBLE = str.maketrans({code: _escape(code) for code in _CONTROLS})
+
+
+def printable(text: str, limit: int | None = LINE_LIMIT) -> str:
+    """``text`` as text a terminal shows and never obeys: every control character and
+    escape sequence made visible (``\\x1b[2K``, ``\\r``, ``\\n``), cut at ``limit``
+    characters with a marker naming the full length."""
+    if limit is not None and len(text) > limit:
+        text = text[:limit] + f"… (cut: {len(text)} chars)"
+    return text.translate(_VISIBLE)
+
+
+_HOLD_LIMIT = 512  # characters of a streamed word held back at most (longer: shown as it comes)
+
 _COLORS = {"you": "36", "assistant": "32", "tool": "35", "approval": "33", "error": "31", "note": "2"}
 
 
 class Console:
-    """Shows notices on ``out`` (colour only on a terminal, and never with NO_COLOR)."""
+    """Shows notices on ``out`` (colour only on a terminal, and never with NO_COLOR).
 
-    def __init__(self, out: TextIO | None = None, color: bool | None = None):
+    Everything shown passes :func:`printable` and ``secrets`` (the values in use
+    are replaced by ``[redacted]``), whatever the server sent.
+    """
+
+    def __init__(self, out: TextIO | None = None, color: bool | None = None, secrets: Secrets | None = None):
         self.out = out if out is not None else sys.stdout
+        self.secrets = secrets if secrets is not None else Secrets()
         if color is None:
             color = self.out.isatty() and "NO_COLOR" not in os.environ
         self.color = color
         self._streaming: str | None = None  # item id whose deltas are being printed
+        self._held = ""  # the streamed text's last partial word, shown once it is whole
         self._asking: str | None = None  # a question waiting for its answer
         self._asked = False  # ... shown on the last line, the cursor after it
         self._handlers: dict[str, Callable[[Any], None]] = {
@@ -62,16 +98,21 @@ class Console:
         """
         self._end_stream()
         self._close_question()
-        self._asking = text
+        self._asking = printable(self.secrets.text(text))
         self._show_question()
         self.out.flush()
 
     def answered(self, answer: str, echo: bool) -> None:
         """The question was answered with ``answer`` (``echo``: show it, the terminal did not)."""
         if self._asking is not None and self._asked:
-            self.out.write(f"{answer}\n" if echo else "")
+            self.out.write(f"{printable(answer)}\n" if echo else "")
             self.out.flush()
         self._asking, self._asked = None, False
+
+    def ignored(self, count: int) -> None:
+        """Typed input was flushed: it came before the question on screen, so it answers nothing."""
+        lines = "a line" if count == 1 else f"{count} lines"
+        self._line("note", f"[ignored {lines} typed before a question was shown: answer the question on screen]")
 
     def summary(self, session: Any) -> None:
         """The end-of-session summary of a finished core Session."""
@@ -90,18 +131,25 @@ class Console:
             self._leave_question()
             self.out.write(self._paint("assistant", "assistant ▸ "))
             self._streaming = n.item_id
-        self.out.write(n.delta)
+        self._held += n.delta
+        # A secret never spans white space: show up to the last space, hold the partial word.
+        cut = max(self._held.rfind(" "), self._held.rfind("\n"), len(self._held) - _HOLD_LIMIT) + 1
+        if cut > 0:
+            self._stream_text(self._held[:cut])
+            self._held = self._held[cut:]
         self.out.flush()
 
     def _done(self, n: Any) -> None:
         if self._streaming == n.item_id:
-            self.out.write("\n")
-            self._streaming = None
+            self._end_stream()
             self._show_question()
             self.out.flush()
             return
         speaker = "you" if n.role == "user" else "assistant"
         self._line(speaker, f"{speaker} ▸ {n.text}")
+
+    def _stream_text(self, text: str) -> None:
+        self.out.write(printable(self.secrets.text(text), None))
 
     def _tools_listed(self, n: Any) -> None:
         if n.failed:
@@ -115,7 +163,7 @@ class Console:
 
     def _tool_result(self, n: Any) -> None:
         text = n.error if n.error else n.output
-        self._line("error" if n.error else "tool", f"  ↳ {n.name}: {'error: ' if n.error else ''}{_clip(str(text))}")
+        self._line("error" if n.error else "tool", f"  ↳ {n.name}: {'error: ' if n.error else ''}{printable(str(text), 300)}")
 
     def _approval_requested(self, n: Any) -> None:
         r = n.request
@@ -142,13 +190,15 @@ class Console:
 
     def _end_stream(self) -> None:
         if self._streaming is not None:
+            self._stream_text(self._held)
+            self._held = ""
             self.out.write("\n")
             self._streaming = None
 
     def _line(self, kind: str, text: str) -> None:
         self._end_stream()
         self._leave_question()
-        self.out.write(self._paint(kind, text) + "\n")
+        self.out.write(self._paint(kind, printable(self.secrets.text(text))) + "\n")
         self._show_question()
         self.out.flush()
 
@@ -171,8 +221,11 @@ class Console:
         return f"\x1b[{_COLORS[kind]}m{text}\x1b[0m" if self.color else text
 
 
-def _clip(text: str, limit: int = 300) -> str:
-    return text if len(text) <= limit else text[:limit] + f"… ({len(text)} chars)"
+def approval_question(request: Any) -> str:
+    """The question put to a person for an ``mcp_approval_request``: server label, tool and
+    arguments, each made printable (over-long arguments are cut with a marker)."""
+    where = f"{printable(str(request.server_label), 100)}.{printable(str(request.name), 100)}"
+    return f"approve {where}({printable(str(request.arguments), LINE_LIMIT // 2)})? [y/N] "
 
 
 def summary_lines(session: Any) -> list[str]:

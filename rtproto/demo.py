@@ -45,7 +45,7 @@ def _demo_sink(opts: Any, console: Any) -> Any:
 
 async def run_demo(opts: Any, transcript: Path, *, explicit: bool = False) -> int:
     """Serve ``transcript`` locally and hold the conversation against it; returns the exit code."""
-    from .console import Console
+    from .console import Console, approval_question
     from .server import RealtimeServer
     from .talk import converse
 
@@ -54,9 +54,9 @@ async def run_demo(opts: Any, transcript: Path, *, explicit: bool = False) -> in
         console.info("No OPENAI_API_KEY: running the offline demo against rtproto's local server.")
     answers = recorded_answers(transcript)
 
-    async def approve_as_recorded(request: Any) -> tuple[bool, str | None]:
+    async def approve_as_recorded(request: Any, timeout: float | None = None) -> tuple[bool, str | None]:
         approve, reason = answers.get(request.id, (False, "not in the recording"))
-        console.prompt(f"approve {request.server_label}.{request.name}({request.arguments})? [y/N] ")
+        console.prompt(approval_question(request))
         console.answered(f"{'y' if approve else 'n'}  (demo: answered as recorded)", True)
         return approve, reason
 

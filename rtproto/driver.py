@@ -26,7 +26,11 @@ from .session import Session
 
 logger = logging.getLogger("rtproto.driver")
 
-Approver = Callable[[Any], Awaitable[tuple[bool, str | None]]]
+class Approver(Protocol):
+    """Puts an approval request to a person: ``(approve, reason)``; raises :class:`TimeoutError`
+    when nobody answered within ``timeout`` seconds of the question being shown."""
+
+    def __call__(self, request: Any, timeout: float | None) -> Awaitable[tuple[bool, str | None]]: ...
 
 
 class Sink(Protocol):
@@ -51,8 +55,8 @@ class Driver:
 
     ``tools`` maps function-tool names to Python callables (sync or async) that
     take the call's JSON arguments as keyword arguments. ``approver`` is awaited
-    for each approval the core asks for; after ``approval_timeout`` seconds the
-    answer is "no". ``recorder`` is a :class:`rtproto.transcript.TranscriptWriter`
+    for each approval the core asks for; ``approval_timeout`` seconds after the
+    question is shown the answer is "no" (without an approver, at once). ``recorder`` is a :class:`rtproto.transcript.TranscriptWriter`
     (its wire lines come from the transport; the driver adds the local lines).
     """
 
@@ -184,7 +188,11 @@ class Driver:
                     pcm = self._resampler(key).process(pcm)
                 self.sink.play(event.item_id, event.content_index, pcm)
         elif isinstance(event, (events.SessionCreated, events.SessionUpdated)):
-            self._out_format = _output_format(event.session, self._out_format)
+            try:
+                self._out_format = _output_format(event.session, self._out_format)
+            except ValueError as exc:
+                self.display.warn(f"ignored the server's output audio format ({exc}); "
+                                  f"playing {self._out_format.encoding} at {self._out_format.rate} Hz")
 
     def _resampler(self, key: tuple[str, int]) -> codec.Resampler:
         # One streaming resampler per content part: no clicks at delta edges.
@@ -247,7 +255,7 @@ class Driver:
         try:
             if self.approver is None:
                 raise TimeoutError
-            approve, reason = await asyncio.wait_for(self.approver(request), self.approval_timeout)
+            approve, reason = await self.approver(request, self.approval_timeout)
         except TimeoutError:
             # Nobody answered in time: the core denies it as answered by "timeout"; the line
             # keeps approve/reason so readers that predate "by" still see a denial.

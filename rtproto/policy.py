@@ -5,14 +5,14 @@ and which never run. :class:`ToolRules` is the tool half of
 :class:`rtproto.session.Session` (a mixin; it owns the tool state and uses the
 session's ``_emit``, ``_flush`` and ``_first``):
 
-* an ``mcp_approval_request`` is approved (policy ``allow``), put to a person
-  (``ask``: :class:`~rtproto.actions.AskApproval`) or denied with
-  :data:`DENY_REASON`; a person's answer, or the edge's report that nobody
-  answered in time (denied with :data:`TIMEOUT_REASON`), becomes an
-  ``mcp_approval_response`` item;
-* an ``mcp_call`` of a denied tool is a :class:`~rtproto.actions.PolicyViolation`
-  and cancels its response once; a completed call (``output`` or ``error``)
-  owes the follow-up ``response.create``, unless it was a violation;
+* an ``mcp_approval_request`` is approved (policy ``allow``) or put to a person
+  (:class:`~rtproto.actions.AskApproval`); a person's answer, or the edge's
+  report that nobody answered in time (denied with :data:`TIMEOUT_REASON`),
+  becomes an ``mcp_approval_response`` item;
+* an ``mcp_call`` that runs without the policy's ``allow`` or a person's yes to
+  its approval request is a :class:`~rtproto.actions.PolicyViolation` and
+  cancels its response once; a completed call (``output`` or ``error``) owes
+  the follow-up ``response.create``, unless it was a violation;
 * a ``function_call`` of a registered name becomes a
   :class:`~rtproto.actions.CallFunction`; an unknown name is answered at once
   with an error output. Outputs owe the follow-up ``response.create``.
@@ -36,10 +36,9 @@ from rtproto.events import (
     ResponseMcpCallArgumentsDone,
 )
 
-__all__ = ["DENY_REASON", "TIMEOUT_REASON", "Decision", "ToolPolicy", "ToolRules"]
+__all__ = ["TIMEOUT_REASON", "Decision", "ToolPolicy", "ToolRules"]
 
-Decision = Literal["allow", "ask", "deny"]
-DENY_REASON = "not allowed by client policy"
+Decision = Literal["allow", "ask"]
 TIMEOUT_REASON = "timed out"
 
 
@@ -59,10 +58,14 @@ def _mcp_error_text(error: Any) -> str:
 
 @dataclass(frozen=True)
 class ToolPolicy:
-    """Tool names that are allowed outright (``allow``) or after a person said yes (``ask``).
+    """Tool names that run without asking (``allow``); every other tool needs a person's yes.
 
-    Every other tool is denied: its approval requests are refused and a call to it
-    is a policy violation. ``allow`` wins when a name is in both sets.
+    Default deny: nothing runs without ``allow`` naming it or a person saying yes,
+    and a question nobody answers (no person, end of input, the timeout) is a no.
+    ``ask`` names the tools a session expects to ask about (a remote MCP server is
+    told to require approval for them, and only the named tools are offered to the
+    model); an unnamed tool is asked about all the same. ``allow`` wins when a name
+    is in both sets.
     """
 
     allow: frozenset[str] = frozenset()
@@ -76,12 +79,8 @@ class ToolPolicy:
         object.__setattr__(self, "ask", frozenset(ask))
 
     def decide(self, name: str) -> Decision:
-        """``"allow"``, ``"ask"`` or ``"deny"`` for the tool ``name``."""
-        if name in self.allow:
-            return "allow"
-        if name in self.ask:
-            return "ask"
-        return "deny"
+        """``"allow"`` for the tools named in ``allow``, else ``"ask"``."""
+        return "allow" if name in self.allow else "ask"
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ToolPolicy:
@@ -109,10 +108,11 @@ class ToolRules:
     """The tool half of :class:`rtproto.session.Session` (see the module docstring)."""
 
     def _init_tools(self, policy: ToolPolicy | None, function_tools: Iterable[str]) -> None:
-        self.policy = policy
+        self.policy = policy if policy is not None else ToolPolicy()
         self.function_tools = frozenset(function_tools)
         self._approvals: dict[str, McpApprovalRequest] = {}  # waiting for a person
         self._answered: set[str] = set()
+        self._approved: set[str] = set()  # approval requests a person said yes to
         self._calls: dict[str, ToolCall] = {}  # function calls waiting for their result
         self._returned: set[str] = set()
         self._violating: set[str] = set()
@@ -162,12 +162,11 @@ class ToolRules:
             why = "already has its output" if call_id in self._returned else "is not a pending function call"
             raise LocalProtocolError(f"call_id {call_id!r} {why}")
 
-    def _decide(self, name: str) -> str:
-        return "allow" if self.policy is None else self.policy.decide(name)
-
     def _answer(self, request: McpApprovalRequest, approve: bool, reason: str | None, by: str,
                 now_ms: float) -> list[Output]:
         self._approval_count += 1
+        if approve and by == "person":
+            self._approved.add(request.id)
         response = McpApprovalResponse(id=f"mcpr_{self._approval_count}", approval_request_id=request.id,
                                        approve=approve, reason=UNSET if reason is None else reason)
         sent = self._emit(ConversationItemCreate(item=response), now_ms)
@@ -201,9 +200,10 @@ class ToolRules:
 
     def _see_mcp_call(self, item: McpCall, done: bool, response_id: str | None, now_ms: float) -> list[Output]:
         out: list[Output] = []
-        if self._first("mcp", item.id) and self._decide(item.name) == "deny":
+        if self._first("mcp", item.id) and not self._may_run(item):
             self._violating.add(item.id)
-            message = f"MCP tool {item.name!r} of server {item.server_label!r} is not allowed by client policy"
+            message = (f"MCP tool {item.name!r} of server {item.server_label!r} ran without a person's yes "
+                       f"or --allow")
             out += [PolicyViolation(message, item.id, item.name), *self._cancel(response_id, now_ms)]
         if item.arguments or done:
             out += self._mcp_call_notice(item, item.arguments)
@@ -216,6 +216,9 @@ class ToolRules:
             self._followup = True
         return out + self._flush(now_ms)
 
+    def _may_run(self, item: McpCall) -> bool:
+        return self.policy.decide(item.name) == "allow" or _value(item, "approval_request_id") in self._approved
+
     def _mcp_call_notice(self, item: McpCall, arguments: str) -> list[Output]:
         if not self._first("mcp_notice", item.id):
             return []
@@ -225,13 +228,10 @@ class ToolRules:
                               now_ms: float) -> list[Output]:
         if not self._first("approval", item.id):
             return []
-        decision = self._decide(item.name)
-        if decision == "ask":
-            self._approvals[item.id] = item
-            return [AskApproval(item), ApprovalRequested(item)]
-        if decision == "allow":
+        if self.policy.decide(item.name) == "allow":
             return self._answer(item, True, None, "policy", now_ms)
-        return self._answer(item, False, DENY_REASON, "policy", now_ms)
+        self._approvals[item.id] = item
+        return [AskApproval(item), ApprovalRequested(item)]
 
     def _see_function_call(self, item: FunctionCall, done: bool, response_id: str | None,
                            now_ms: float) -> list[Output]:

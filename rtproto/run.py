@@ -3,7 +3,13 @@
 ``talk`` (the default) holds a live voice conversation. With no
 ``OPENAI_API_KEY`` and no ``--url`` (or with ``--demo``) it talks instead to
 the built-in local server playing a bundled transcript, so a newcomer sees the
-whole MCP approval flow offline. Exit codes: 0 normal end, 1 error, 2 usage.
+whole MCP approval flow offline. Exit codes: 0 normal end (Ctrl-C included),
+1 error, 2 usage, 143 after SIGTERM and 129 after SIGHUP (each ends the way
+Ctrl-C does: the close recorded, the summary shown, files finalised).
+
+Nothing reaches the terminal raw: every message passes the console's
+:func:`~rtproto.console.printable` and the session's :class:`~rtproto.redact.Secrets`,
+and so does every log line at any ``-v``.
 """
 
 from __future__ import annotations
@@ -12,11 +18,15 @@ import argparse
 import asyncio
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Awaitable
+from urllib.parse import urlsplit
 
+from .console import printable
 from .errors import AuthenticationError, ConnectionClosed, RtprotoError
+from .redact import Secrets
 
 SUBCOMMANDS = ("talk", "replay", "serve", "diff", "check")
 DEMO_TRANSCRIPT = Path(__file__).parent / "data" / "demo.jsonl"
@@ -26,7 +36,7 @@ def _talk_parser(sub: Any) -> None:
     p = sub.add_parser("talk", help="a live voice conversation (the default)",
                        description="Talk to gpt-realtime: microphone in, speaker out, tools and approvals.")
     p.add_argument("--model", help="model name (default gpt-realtime)")
-    p.add_argument("--url", help="websocket endpoint (default wss://api.openai.com/v1/realtime)")
+    p.add_argument("--url", type=_ws_url, help="websocket endpoint (default wss://api.openai.com/v1/realtime)")
     p.add_argument("--voice", help="assistant voice, e.g. marin or cedar")
     p.add_argument("--instructions", help="system instructions")
     p.add_argument("--input", metavar="FILE.wav", help="speak this WAV file instead of the microphone")
@@ -41,7 +51,7 @@ def _talk_parser(sub: Any) -> None:
     p.add_argument("--function", dest="functions", action="append", default=[], metavar="MODULE:NAME",
                    help="a Python callable offered to the model as a function tool (repeatable)")
     p.add_argument("--config", metavar="FILE.toml", help="TOML file with any of these settings")
-    p.add_argument("--approval-timeout", type=float, metavar="SECONDS", help="deny unanswered approvals after this (default 30)")
+    p.add_argument("--approval-timeout", type=_seconds, metavar="SECONDS", help="deny unanswered approvals after this (default 30)")
     p.add_argument("--record", metavar="FILE.jsonl", help="record every frame into a transcript")
     p.add_argument("--input-device", help="microphone: index or part of its name")
     p.add_argument("--output-device", help="speaker: index or part of its name")
@@ -59,6 +69,28 @@ def _mcp_spec(spec: str) -> str:
     except RtprotoError as exc:
         raise argparse.ArgumentTypeError(str(exc).removeprefix("--mcp ")) from None
     return spec
+
+
+def _ws_url(text: str) -> str:
+    # A URL that cannot be connected to is a usage error (exit 2), told before anything starts.
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - parses the port: "ws://h:x" fails here
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a URL ({exc})") from None
+    if parts.scheme not in ("ws", "wss") or not parts.hostname:
+        raise argparse.ArgumentTypeError("expected ws://HOST[:PORT]/PATH or wss://...")
+    return text
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return value
 
 
 def _replay_parser(sub: Any) -> None:
@@ -117,26 +149,75 @@ def main(argv: list[str] | None = None) -> int:
     if argv[0] in ("diff", "check"):
         return _delegate(argv[0], argv[1:])
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING - 10 * getattr(args, "verbose", 0),
-                        format="%(levelname)s %(name)s: %(message)s")
+    secrets = Secrets([os.environ.get("OPENAI_API_KEY")])
+    _configure_logging(getattr(args, "verbose", 0), secrets)
     try:
-        return asyncio.run(_dispatch(args))
+        return _run_until_signal(_dispatch(args, secrets))
     except KeyboardInterrupt:
         return 0
     except BrokenPipeError:  # the reader of our output went away (`... | head`)
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
         return 1
-    except AuthenticationError as exc:
-        print(f"error: {exc}. Check OPENAI_API_KEY.", file=sys.stderr)
-    except ConnectionClosed as exc:
-        print(f"error: the server closed the connection with code {exc.code}"
-              f"{': ' + exc.reason if exc.reason else ''}", file=sys.stderr)
-    except RtprotoError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-    except OSError as exc:  # a file named on the command line cannot be opened or written
-        where = f"{exc.filename}: " if exc.filename else ""
-        print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
+    except Exception as exc:  # noqa: BLE001 - one line for the person, whatever went wrong
+        _error(secrets, _explain(exc))
+        logging.getLogger("rtproto").debug("the error's traceback", exc_info=True)
     return 1
+
+
+def _explain(exc: Exception) -> str:
+    match exc:
+        case AuthenticationError():
+            return f"{exc}. Check OPENAI_API_KEY."
+        case ConnectionClosed(code=code, reason=reason):
+            return f"the server closed the connection with code {code}{': ' + reason if reason else ''}"
+        case RtprotoError():
+            return str(exc)
+        case OSError(filename=filename, strerror=strerror):  # a file named on the command line
+            return f"{f'{filename}: ' if filename else ''}{strerror or exc}"
+        case _:
+            return f"unexpected {type(exc).__name__}: {exc} (-v shows where)"
+
+
+def _error(secrets: Secrets, message: str) -> None:
+    print(f"error: {printable(secrets.text(message))}", file=sys.stderr)
+
+
+_STOPPING_SIGNALS = {signal.SIGTERM: 143, signal.SIGHUP: 129}
+
+
+def _run_until_signal(main: Awaitable[int]) -> int:
+    """``asyncio.run(main)``; SIGTERM and SIGHUP cancel it as Ctrl-C does, then exit 128 + signal."""
+    received: list[int] = []
+
+    async def guarded() -> int:
+        loop, task = asyncio.get_running_loop(), asyncio.current_task()
+        for sig in _STOPPING_SIGNALS:
+            loop.add_signal_handler(sig, lambda s=sig: (received.append(s), task.cancel()))
+        return await main
+
+    try:
+        return asyncio.run(guarded())
+    except asyncio.CancelledError:
+        if not received:
+            raise
+        return _STOPPING_SIGNALS[received[0]]
+
+
+class _Scrubbed(logging.Formatter):
+    """Log lines as printable text, with the session's secrets redacted."""
+
+    def __init__(self, secrets: Secrets):
+        super().__init__("%(levelname)s %(name)s: %(message)s")
+        self.secrets = secrets
+
+    def format(self, record: logging.LogRecord) -> str:
+        return "\n".join(printable(self.secrets.raw_text(line)) for line in super().format(record).splitlines())
+
+
+def _configure_logging(verbosity: int, secrets: Secrets) -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(_Scrubbed(secrets))
+    logging.basicConfig(level=logging.WARNING - 10 * verbosity, handlers=[handler], force=True)
 
 
 def _delegate(command: str, argv: list[str]) -> int:
@@ -149,7 +230,7 @@ def _delegate(command: str, argv: list[str]) -> int:
     return cli_check(argv)
 
 
-async def _dispatch(args: argparse.Namespace) -> int:
+async def _dispatch(args: argparse.Namespace, secrets: Secrets) -> int:
     if args.command == "replay":
         from .report import cli_replay
 
@@ -159,10 +240,10 @@ async def _dispatch(args: argparse.Namespace) -> int:
 
         await run_server(args.file, host=args.host, port=args.port, speed=args.speed, strict=args.strict)
         return 0
-    return await _talk(args)
+    return await _talk(args, secrets)
 
 
-async def _talk(args: argparse.Namespace) -> int:
+async def _talk(args: argparse.Namespace, secrets: Secrets) -> int:
     from . import talk
 
     if args.list_devices:
@@ -175,7 +256,7 @@ async def _talk(args: argparse.Namespace) -> int:
         from .demo import run_demo
 
         return await run_demo(opts, DEMO_TRANSCRIPT, explicit=args.demo)
-    return await talk.talk(opts, api_key=os.environ.get("OPENAI_API_KEY"))
+    return await talk.talk(opts, api_key=os.environ.get("OPENAI_API_KEY"), secrets=secrets)
 
 
 def _talk_options(args: argparse.Namespace) -> Any:

@@ -33,11 +33,12 @@ What the core tracks, and the rules it applies:
   function call awaiting its result, no approval awaiting a person. However many
   tools completed, one ``response.create`` is sent; if the server starts a
   response of its own first, the debt is dropped (that response sees the results).
-* **Approvals and the tool policy.** An ``mcp_approval_request`` is answered by
-  the :class:`~rtproto.policy.ToolPolicy`: ``allow`` approves, ``ask`` asks a
-  person, anything else is denied. An ``mcp_call`` of a denied tool is a
+* **Approvals and the tool policy.** An ``mcp_approval_request`` for a tool the
+  :class:`~rtproto.policy.ToolPolicy` allows is approved; any other is put to a
+  person (default deny: the edge denies it when nobody answers). An ``mcp_call``
+  that runs without ``allow`` or a person's yes is a
   :class:`~rtproto.actions.PolicyViolation` and cancels its response (once);
-  its completion owes no follow-up. Without a policy everything is allowed.
+  its completion owes no follow-up.
 * **Function tools.** A ``function_call`` of a registered name becomes a
   ``CallFunction``; an unknown name is answered at once with an error output.
   (These tool rules live in :class:`rtproto.policy.ToolRules`, mixed in here.)
@@ -92,9 +93,9 @@ from rtproto.events import (
     ResponseOutputItemDone, ResponseOutputTextDelta, ResponseOutputTextDone, SessionCreated, SessionUpdate,
     SessionUpdated, TranscriptionSession, UnknownEvent, UserContent, UserMessage,
 )
-from rtproto.policy import DENY_REASON, ToolPolicy, ToolRules, _value
+from rtproto.policy import ToolPolicy, ToolRules, _value
 
-__all__ = ["DENY_REASON", "ItemTranscript", "Session", "audio_bytes", "bytes_per_ms"]
+__all__ = ["ItemTranscript", "Session", "audio_bytes", "bytes_per_ms"]
 
 _SENT_MEMORY = 4096  # event ids remembered for matching errors
 # Response streaming events: they carry the response they belong to.
@@ -157,8 +158,8 @@ def _item_id(item: ConversationItem) -> str | None:
 class Session(ToolRules):
     """One Realtime conversation, sans I/O. See the module docstring for the rules.
 
-    ``policy`` decides MCP approvals and which MCP tools may run (``None``: all, never
-    ask); ``function_tools`` are the names of function tools the edge can run;
+    ``policy`` decides which MCP tools run without asking (``None``: none, every
+    approval request is put to a person); ``function_tools`` are the names of function tools the edge can run;
     ``strict`` makes a misbehaving server raise :class:`RemoteProtocolError` instead
     of producing a :class:`~rtproto.actions.ProtocolViolation` notice.
     """

@@ -19,6 +19,7 @@ from typing import Any, Callable
 from . import events
 from .errors import AudioDeviceError, RtprotoError
 from .policy import ToolPolicy
+from .redact import Secrets
 
 DEFAULT_MODEL = "gpt-realtime"
 DEFAULT_INSTRUCTIONS = "You are a helpful voice assistant. Be brief."
@@ -172,10 +173,8 @@ def build_session(opts: TalkOptions, function_tools: list[events.FunctionTool]) 
     return session
 
 
-def build_policy(opts: TalkOptions) -> ToolPolicy | None:
-    """The client-side policy: None (allow everything) when no MCP server or tool list is given."""
-    if not (opts.mcp or opts.allow or opts.ask):
-        return None
+def build_policy(opts: TalkOptions) -> ToolPolicy:
+    """The client-side policy: the tools named by ``--allow`` run without asking, every other is asked."""
     allow = set(opts.allow).union(*(s.allow for s in opts.mcp))
     ask = set(opts.ask).union(*(s.ask for s in opts.mcp))
     return ToolPolicy(allow=allow, ask=ask)
@@ -244,8 +243,8 @@ async def converse(opts: TalkOptions, *, url: str, api_key: str | None, console:
         raise
     policy = build_policy(opts)
     core = Session(policy=policy, function_tools=[name for name, _, _ in functions])
-    header = {"policy": policy.to_dict()} if policy is not None else {}  # replay answers approvals by it
-    async with recording(opts.record, api="ga", url=url, model=opts.model, **header) as writer:
+    async with recording(opts.record, api="ga", url=url, model=opts.model, policy=policy.to_dict(),
+                         secrets=console.secrets, on_failure=console.warn) as writer:
         try:
             async with connect(url, api_key=api_key, recorder=_recorder(writer)) as conn:
                 driver = Driver(conn, core, sink, console, source=source, approver=approver,
@@ -284,22 +283,48 @@ def _close_quietly(*devices: Any) -> None:
             device.close()
 
 
-async def talk(opts: TalkOptions, *, api_key: str | None) -> int:
-    """``talk`` against the live API (or ``--url``); returns the exit code."""
+def session_secrets(opts: TalkOptions, api_key: str | None, secrets: Secrets | None = None) -> Secrets:
+    """Every secret value this session uses, added to ``secrets``: the API key, the MCP
+    tokens, and the credentials in the URL and in the proxy settings."""
+    secrets = secrets if secrets is not None else Secrets()
+    secrets.add(api_key)
+    for server in opts.mcp:
+        secrets.add(os.environ.get(server.token_env) if server.token_env else None)
+        secrets.add_url(server.url)
+    secrets.add_url(opts.url)
+    for name in ("HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"):
+        secrets.add_url(os.environ.get(name))
+    return secrets
+
+
+def check_record_path(path: str | None) -> None:
+    """Refuse a ``--record`` path whose folder does not exist, before any device or file is opened."""
+    if path is not None and not os.path.isdir(os.path.dirname(path) or "."):
+        raise RtprotoError(f"--record {path}: no such directory")
+
+
+async def talk(opts: TalkOptions, *, api_key: str | None, secrets: Secrets | None = None) -> int:
+    """``talk`` against the live API (or ``--url``); returns the exit code.
+
+    ``secrets`` (the CLI's, which its log lines and error messages pass) learns
+    every secret value of the session."""
     from .console import Console
     from .stdin import StdinReader
     from .transport import realtime_url, with_model
 
     url = with_model(opts.url, opts.model) if opts.url else realtime_url(opts.model)
-    console = Console()
-    reader = StdinReader(prompt=console.prompt, answered=console.answered, answers_ahead=not opts.text).start()
+    check_record_path(opts.record)
+    console = Console(secrets=session_secrets(opts, api_key, secrets))
+    reader = StdinReader(prompt=console.prompt, answered=console.answered, ignored=console.ignored,
+                         answers_ahead=not opts.text).start()
     sink = open_sink(opts)
     try:
         source = open_source(opts)
     except BaseException:
         sink.close()
         raise
-    console.info(f"connecting to {url.split('?')[0]} ({opts.model}); Ctrl-C ends the conversation")
+    console.info(f"connecting to {console.secrets.url(url.split('?')[0])} ({opts.model}); "
+                 "Ctrl-C ends the conversation")
     await converse(opts, url=url, api_key=api_key, console=console, approver=reader.approve,
                    source=source, sink=sink, text_lines=reader.lines() if opts.text else None)
     return 0

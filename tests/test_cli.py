@@ -526,7 +526,12 @@ async def test_help_exits_0(tmp_path: Path, args: list[str]) -> None:
     (["--bogus"], "unrecognized arguments: --bogus"),
     (["--mcp", "badvalue"], "argument --mcp: expects LABEL=URL with an http(s) URL, got 'badvalue'"),
     (["--mcp", "github=ftp://example.com"], "argument --mcp: expects LABEL=URL with an http(s) URL"),
-    (["--approval-timeout", "soon"], "argument --approval-timeout: invalid float value: 'soon'"),
+    (["--approval-timeout", "soon"], "argument --approval-timeout: expected a number of seconds, got 'soon'"),
+    (["--approval-timeout", "-1"], "argument --approval-timeout: expected a positive number of seconds"),
+    (["--approval-timeout", "nan"], "argument --approval-timeout: expected a positive number of seconds"),
+    (["--url", "ws://[::1"], "argument --url: not a URL (Invalid IPv6 URL)"),
+    (["--url", "ws://host:port/v1"], "argument --url: not a URL"),
+    (["--url", "http://example.com/v1/realtime"], "argument --url: expected ws://HOST[:PORT]/PATH or wss://"),
 ])
 async def test_usage_errors_exit_2(tmp_path: Path, args: list[str], message: str) -> None:
     code, out, err = await run_cli(*args, cwd=tmp_path)

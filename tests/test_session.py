@@ -20,7 +20,7 @@ from rtproto.events import (
     FunctionCallOutput, InputAudioBufferAppend, InputAudioBufferCommit, McpApprovalResponse, RealtimeSession,
     ResponseCancel, ResponseCreate, SessionUpdate, UnknownEvent, decode_server, to_dict,
 )
-from rtproto.policy import DENY_REASON, TIMEOUT_REASON, ToolPolicy
+from rtproto.policy import TIMEOUT_REASON, ToolPolicy
 from rtproto.session import Session, audio_bytes, bytes_per_ms
 
 # ---------------------------------------------------------------------------
@@ -114,6 +114,9 @@ def assert_refused(session, call, match):
     with pytest.raises(LocalProtocolError, match=match):
         call()
     assert snapshot(session) == before
+
+
+ALLOW_SEARCH = ToolPolicy(allow={"search", "create_repo"})  # the MCP tools these tests call
 
 
 def mcp_call(item_id="mcp_1", name="search", output=None, error=None, arguments='{"q":"x"}', label="docs"):
@@ -292,7 +295,7 @@ def test_response_cancel_needs_a_response(server):
 
 
 def test_mcp_call_in_a_response_gives_one_response_create_at_its_done(server):
-    session = Session()
+    session = Session(policy=ALLOW_SEARCH)
     feed(session, server.created("resp_1"))
     during = feed(session, server.output_item("resp_1", mcp_call(arguments=""), done=False),
                   server("response.mcp_call_arguments.done", response_id="resp_1", item_id="mcp_1", output_index=0,
@@ -309,7 +312,7 @@ def test_mcp_call_in_a_response_gives_one_response_create_at_its_done(server):
 
 
 def test_several_mcp_calls_in_one_response_give_one_response_create(server):
-    session = Session()
+    session = Session(policy=ALLOW_SEARCH)
     out = feed(session, server.created("resp_1"),
                server.output_item("resp_1", mcp_call("mcp_1", output="a")),
                server.output_item("resp_1", mcp_call("mcp_2", error={"type": "tool_execution_error", "message": "no"})),
@@ -320,21 +323,21 @@ def test_several_mcp_calls_in_one_response_give_one_response_create(server):
 
 
 def test_mcp_call_completed_while_idle_asks_at_once(server):
-    session = Session()
+    session = Session(policy=ALLOW_SEARCH)
     feed(session, server.created("resp_1"), server.output_item("resp_1", mcp_call(), done=False), server.done("resp_1"))
     out = feed(session, server.item_done(mcp_call(output="late")))
     assert sent_types(out) == ["response.create"]
 
 
 def test_mcp_call_without_output_or_error_owes_nothing(server):
-    session = Session()
+    session = Session(policy=ALLOW_SEARCH)
     out = feed(session, server.created("resp_1"), server.output_item("resp_1", mcp_call()),
                server.item_done(mcp_call()), server.done("resp_1"))
     assert sent(out) == [] and of(out, ToolResult) == []
 
 
 def test_mcp_error_is_reported_as_text(server):
-    session = Session()
+    session = Session(policy=ALLOW_SEARCH)
     error = {"type": "http_error", "code": 500, "message": "boom"}
     out = feed(session, server.created("resp_1"), server.output_item("resp_1", mcp_call(error=error)),
                server.done("resp_1"))
@@ -380,11 +383,11 @@ def test_allowed_tool_is_approved_by_policy_and_the_response_create_waits(server
     assert sent_types(feed(session, server.done("resp_1"))) == ["response.create"]
 
 
-def test_no_policy_approves_everything():
+def test_no_policy_puts_every_request_to_a_person():
     session = Session()
     out = session.receive(Server().item_added(approval_request(name="anything")))
-    assert approval_responses(out)[0]["approve"] is True
-    assert sent_types(out) == ["conversation.item.create", "response.create"]
+    assert [type(o).__name__ for o in out] == ["AskApproval", "ApprovalRequested"]
+    assert approval_responses(out) == [] and list(session.pending_approvals) == ["apr_1"]
 
 
 def test_ask_puts_the_request_to_a_person(server):
@@ -401,12 +404,14 @@ def test_ask_puts_the_request_to_a_person(server):
     assert session.pending_approvals == {}
 
 
-def test_denied_by_policy_with_the_reason(server):
+def test_a_tool_nobody_named_is_asked_and_denied_when_nobody_answers(server):
     session = Session(policy=ToolPolicy(allow={"search"}))
     out = feed(session, server.output_item("resp_x", approval_request(name="delete_repo"), done=True))
+    assert approval_responses(out) == [] and list(session.pending_approvals) == ["apr_1"]
+    out = session.approval_timed_out("apr_1")
     assert approval_responses(out) == [{"type": "mcp_approval_response", "id": "mcpr_1", "approval_request_id": "apr_1",
-                                        "approve": False, "reason": DENY_REASON}]
-    assert of(out, ApprovalAnswered)[0].by == "policy"
+                                        "approve": False, "reason": TIMEOUT_REASON}]
+    assert of(out, ApprovalAnswered)[0].by == "timeout"
 
 
 def test_approval_request_is_decided_once_however_often_it_is_seen(server):
@@ -482,7 +487,7 @@ def test_app_sent_approval_response_counts_as_the_answer(server):
 
 
 def test_approval_response_ids_are_unique(server):
-    session = Session()
+    session = Session(policy=ALLOW_SEARCH)
     out = feed(session, server.item_done(approval_request("apr_1")), server.item_done(approval_request("apr_2")))
     assert [item["id"] for item in approval_responses(out)] == ["mcpr_1", "mcpr_2"]
 
@@ -493,7 +498,7 @@ def test_approval_response_ids_are_unique(server):
 
 def test_tool_policy_decides():
     policy = ToolPolicy(allow={"a", "both"}, ask={"b", "both"})
-    assert [policy.decide(n) for n in ("a", "b", "both", "c")] == ["allow", "ask", "allow", "deny"]
+    assert [policy.decide(n) for n in ("a", "b", "both", "c")] == ["allow", "ask", "allow", "ask"]
     assert ToolPolicy.from_dict({"allow": ["a"], "ask": ["b"]}) == ToolPolicy(allow=["a"], ask=["b"])
     assert ToolPolicy.from_dict({}) == ToolPolicy()
 
@@ -519,7 +524,7 @@ def test_call_of_a_denied_tool_is_a_violation_and_cancels_once(server):
                server.item_added(bad), server.output_item("resp_1", {**bad, "output": "done"}),
                server.item_done({**bad, "output": "done"}))
     assert of(out, PolicyViolation) == [PolicyViolation(
-        "MCP tool 'rm_rf' of server 'docs' is not allowed by client policy", "mcp_1", "rm_rf")]
+        "MCP tool 'rm_rf' of server 'docs' ran without a person's yes or --allow", "mcp_1", "rm_rf")]
     assert sent(out) == [{"type": "response.cancel", "response_id": "resp_1"}]
     out = feed(session, server.done("resp_1", status="cancelled"))
     assert sent(out) == []  # the violating call owes no follow-up
@@ -537,10 +542,23 @@ def test_one_cancel_per_response_however_many_violations(server):
     assert sent(feed(session2, server.output_item("resp_1", mcp_call(name="a")))) == []
 
 
-def test_call_of_an_ask_tool_is_no_violation(server):
+def test_call_of_an_ask_tool_a_person_approved_is_no_violation(server):
     session = Session(policy=ToolPolicy(ask={"search"}))
-    out = feed(session, server.created("resp_1"), server.output_item("resp_1", mcp_call(output="x")))
-    assert of(out, PolicyViolation) == [] and sent(out) == []
+    feed(session, server.item_added(approval_request(name="search")))
+    session.answer_approval("apr_1", True)
+    call = {**mcp_call(output="x"), "approval_request_id": "apr_1"}
+    out = feed(session, server.created("resp_1"), server.output_item("resp_1", call))
+    assert of(out, PolicyViolation) == [] and sent_types(out) == []
+
+
+@pytest.mark.parametrize("approval", [None, "apr_unknown", "apr_1"])
+def test_call_of_an_ask_tool_without_a_persons_yes_is_a_violation(server, approval):
+    session = Session(policy=ToolPolicy(ask={"search"}))
+    feed(session, server.item_added(approval_request(name="search")))
+    session.answer_approval("apr_1", False)  # "apr_1" was asked, and the answer was no
+    call = mcp_call(output="x") | ({"approval_request_id": approval} if approval else {})
+    out = feed(session, server.created("resp_1"), server.output_item("resp_1", call))
+    assert len(of(out, PolicyViolation)) == 1 and sent_types(out) == ["response.cancel"]
 
 
 def test_violation_seen_after_its_response_ended_cancels_nothing(server):

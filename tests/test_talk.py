@@ -32,7 +32,7 @@ def test_config_file_and_flags_merge(tmp_path):
     policy = build_policy(opts)
     assert policy.decide("create_repository") == "ask"
     assert policy.decide("list_issues") == "allow" and policy.decide("get_latest_release") == "allow"
-    assert policy.decide("delete_repository") == "deny"
+    assert policy.decide("delete_repository") == "ask"  # unnamed: asked, never allowed
 
 
 def test_mcp_tool_carries_the_token_and_the_approval_filter(tmp_path, monkeypatch):
@@ -87,8 +87,8 @@ def test_function_tool_schema_comes_from_the_signature():
                                "properties": {"city": {"type": "string"}, "days": {"type": "integer"}}}
 
 
-def test_no_policy_without_mcp_or_lists():
-    assert build_policy(TalkOptions()) is None
+def test_without_lists_every_tool_is_asked():
+    assert build_policy(TalkOptions()).decide("delete_repository") == "ask"
     session = build_session(TalkOptions(voice="marin"), [])
     assert session.audio.output.voice == "marin" and session.tools is events.UNSET
 
