@@ -10,7 +10,8 @@
     ├── TransportError                 the websocket connection failed
     │   ├── AuthenticationError        the handshake was refused with 401/403
     │   └── ConnectionClosed           the peer closed the socket (code, reason)
-    └── AudioDeviceError               PortAudio missing, no device, bad device
+    ├── AudioDeviceError               PortAudio missing, no device, bad device
+    └── UsageError                     the command line or its config file asks the impossible
 """
 
 from __future__ import annotations
@@ -76,3 +77,7 @@ class ConnectionClosed(TransportError):
 
 class AudioDeviceError(RtprotoError):
     """Audio devices are unavailable; the message names the fix."""
+
+
+class UsageError(RtprotoError):
+    """A command-line flag or config-file value that cannot be used (the CLI exits 2)."""

@@ -22,10 +22,9 @@ import signal
 import sys
 from pathlib import Path
 from typing import Any, Awaitable
-from urllib.parse import urlsplit
 
 from .console import printable
-from .errors import AuthenticationError, ConnectionClosed, RtprotoError
+from .errors import AuthenticationError, ConnectionClosed, RtprotoError, UsageError
 from .redact import Secrets
 
 SUBCOMMANDS = ("talk", "replay", "serve", "diff", "check")
@@ -73,13 +72,11 @@ def _mcp_spec(spec: str) -> str:
 
 def _ws_url(text: str) -> str:
     # A URL that cannot be connected to is a usage error (exit 2), told before anything starts.
-    try:
-        parts = urlsplit(text)
-        parts.port  # noqa: B018 - parses the port: "ws://h:x" fails here
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not a URL ({exc})") from None
-    if parts.scheme not in ("ws", "wss") or not parts.hostname:
-        raise argparse.ArgumentTypeError("expected ws://HOST[:PORT]/PATH or wss://...")
+    from .talk import ws_url_problem
+
+    problem = ws_url_problem(text)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
     return text
 
 
@@ -158,6 +155,9 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # the reader of our output went away (`... | head`)
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
         return 1
+    except UsageError as exc:
+        _error(secrets, str(exc))
+        return 2
     except Exception as exc:  # noqa: BLE001 - one line for the person, whatever went wrong
         _error(secrets, _explain(exc))
         logging.getLogger("rtproto").debug("the error's traceback", exc_info=True)

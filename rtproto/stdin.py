@@ -93,17 +93,19 @@ class StdinReader:
             if self._question is not None and not self._question.done():
                 self._question.set_result(None)
             self._texts.put_nowait(None)
-        elif self._question is not None and not self._question.done():
-            if self._terminal and typed.read_at < self._shown_at:
-                self._ignored(1)  # typed before the question was on screen
-            else:
-                self._question.set_result(typed)
+        elif self._question is not None and not self._question.done() and not self._typed_before_question(typed):
+            self._question.set_result(typed)
         elif not self._answers_ahead:
             self._texts.put_nowait(typed.text)
         elif self._terminal:
             self._ignored(1)  # no question on screen: it answers nothing
         elif typed.text.strip():
             self._ahead.append(typed)
+
+    def _typed_before_question(self, typed: _Typed) -> bool:
+        # On a terminal a line read before the question was shown answers nothing (it is
+        # a typed message in text mode, and flushed otherwise).
+        return self._terminal and typed.read_at < self._shown_at
 
     async def approve(self, request: Any, timeout: float | None = None) -> tuple[bool, str | None]:
         """Ask about one approval request; ``y``/``yes`` approves, anything else denies.

@@ -15,9 +15,10 @@ import os
 import tomllib
 from dataclasses import dataclass, field
 from typing import Any, Callable
+from urllib.parse import urlsplit
 
 from . import events
-from .errors import AudioDeviceError, RtprotoError
+from .errors import AudioDeviceError, RtprotoError, UsageError
 from .policy import ToolPolicy
 from .redact import Secrets
 
@@ -86,27 +87,23 @@ def load_config(path: str) -> dict[str, Any]:
     except OSError as exc:
         raise RtprotoError(f"cannot read config file {path}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
-        raise RtprotoError(f"config file {path}: {exc}") from None
+        raise UsageError(f"config file {path}: {exc}") from None
 
 
 def options_from(config: dict[str, Any], flags: dict[str, Any]) -> TalkOptions:
-    """Merge a config mapping and parsed flags (flags that were given win)."""
+    """Merge a config mapping and parsed flags (flags that were given win).
+
+    Raises :class:`UsageError` naming a config key that is unknown or of the wrong type.
+    """
     opts = TalkOptions()
-    known = set(TalkOptions.__dataclass_fields__) - {"mcp"}
     for key, value in config.items():
         name = key.replace("-", "_")
-        if name in known:
-            setattr(opts, name, value)
-        elif key != "mcp":
-            raise RtprotoError(f"config: unknown key {key!r}")
-    for key in ("allow", "ask", "functions"):
-        if key in config and not isinstance(config[key], list):
-            raise RtprotoError(f"config: {key} must be a list of strings")
-    for label, table in (config.get("mcp") or {}).items():
-        if not isinstance(table, dict) or "url" not in table:
-            raise RtprotoError(f'config [mcp.{label}]: needs url = "https://..."')
-        opts.mcp.append(McpServer(label=label, url=table["url"], token_env=table.get("token_env"),
-                                  allow=list(table.get("allow", [])), ask=list(table.get("ask", []))))
+        if name == "mcp":
+            opts.mcp.extend(_mcp_tables(value))
+        elif name in _CONFIG_KINDS:
+            setattr(opts, name, _checked(key, value, _CONFIG_KINDS[name]))
+        else:
+            raise UsageError(f"config: unknown key {key!r}")
     for name, value in flags.items():
         if name == "mcp":
             opts.mcp.extend(value)
@@ -115,6 +112,58 @@ def options_from(config: dict[str, Any], flags: dict[str, Any]) -> TalkOptions:
         elif value is not None and value is not False:
             setattr(opts, name, value)
     return opts
+
+
+# What each config key holds: a kind of value, checked as the file is read.
+_CONFIG_KINDS: dict[str, str] = {
+    "model": "text", "url": "url", "voice": "text", "instructions": "text", "input": "text", "output": "text",
+    "text": "bool", "headphones": "bool", "allow": "names", "ask": "names", "functions": "names",
+    "approval_timeout": "seconds", "record": "text", "input_device": "text", "output_device": "text",
+    "transcription_model": "text",
+}
+
+
+def _checked(key: str, value: Any, kind: str) -> Any:
+    ok = {
+        "text": isinstance(value, str),
+        "url": isinstance(value, str) and not ws_url_problem(value),
+        "bool": isinstance(value, bool),
+        "names": isinstance(value, list) and all(isinstance(v, str) for v in value),
+        "seconds": isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < float("inf"),
+    }[kind]
+    if not ok:
+        expected = {"text": "a string", "url": "a ws:// or wss:// URL", "bool": "true or false",
+                    "names": "a list of strings", "seconds": "a positive number of seconds"}[kind]
+        raise UsageError(f"config: {key} must be {expected}, got {value!r:.80}")
+    return list(value) if kind == "names" else value
+
+
+def ws_url_problem(text: str) -> str | None:
+    """What keeps ``text`` from being a websocket URL to connect to, or None."""
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - parses the port: "ws://h:x" fails here
+    except ValueError as exc:
+        return f"not a URL ({exc})"
+    if parts.scheme not in ("ws", "wss") or not parts.hostname:
+        return "expected ws://HOST[:PORT]/PATH or wss://..."
+    return None
+
+
+def _mcp_tables(tables: Any) -> list[McpServer]:
+    if not isinstance(tables, dict):
+        raise UsageError("config: mcp must hold [mcp.LABEL] tables")
+    servers = []
+    for label, table in tables.items():
+        if not isinstance(table, dict) or not isinstance(table.get("url"), str):
+            raise UsageError(f'config [mcp.{label}]: needs url = "https://..."')
+        token_env = table.get("token_env")
+        if token_env is not None and not isinstance(token_env, str):
+            raise UsageError(f"config [mcp.{label}]: token_env must be a string")
+        allow = _checked(f"[mcp.{label}] allow", table.get("allow", []), "names")
+        ask = _checked(f"[mcp.{label}] ask", table.get("ask", []), "names")
+        servers.append(McpServer(label=label, url=table["url"], token_env=token_env, allow=allow, ask=ask))
+    return servers
 
 
 def parse_mcp(spec: str, token_env: str | None) -> McpServer:

@@ -299,6 +299,12 @@ async def test_a_record_path_in_a_missing_directory_is_one_line_and_leaves_no_fi
     assert not (tmp_path / "a.wav").exists()
 
 
+async def test_a_config_value_of_the_wrong_kind_is_a_usage_error(tmp_path: Path) -> None:
+    (tmp_path / "rt.toml").write_text("model = 5\n")
+    code, out, err = await run_cli("--config", "rt.toml", "--text", cwd=tmp_path)
+    assert (code, err) == (2, "error: config: model must be a string, got 5\n"), out + err
+
+
 @pytest.mark.parametrize(("sig", "exit_code"), [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
 async def test_sigterm_and_sighup_end_like_ctrl_c(tmp_path: Path, sig: int, exit_code: int) -> None:
     codec.write_wav(tmp_path / "q.wav", speech_like(0.2), RATE)

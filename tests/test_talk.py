@@ -157,3 +157,28 @@ def test_cli_usage_and_file_errors(tmp_path):
     fixture = str(__import__("pathlib").Path(__file__).parent / "fixtures" / "mcp_call.jsonl")
     unwritable = run("replay", fixture, "--audio-out", str(tmp_path / "nodir" / "a.wav"))
     assert unwritable.returncode == 1 and "nodir" in unwritable.stderr and "Traceback" not in unwritable.stderr
+
+
+def test_every_option_but_mcp_has_a_checked_config_kind():
+    from rtproto.talk import _CONFIG_KINDS
+
+    assert set(_CONFIG_KINDS) == set(TalkOptions.__dataclass_fields__) - {"mcp"}
+
+
+@pytest.mark.parametrize("text, message", [
+    ('approval_timeout = "soon"\n', "approval_timeout must be a positive number of seconds"),
+    ("approval_timeout = -3\n", "approval_timeout must be a positive number of seconds"),
+    ('url = "ws://[::1"\n', "url must be a ws:// or wss:// URL"),
+    ("model = 5\n", "model must be a string"),
+    ("mcp = 3\n", r"mcp must hold \[mcp.LABEL\] tables"),
+    ("[mcp.x]\nurl = 5\n", r"\[mcp.x\]: needs url"),
+    ("[mcp.x]\nurl = 'https://x'\nallow = 'a'\n", r"\[mcp.x\] allow must be a list of strings"),
+    ('text = "yes"\n', "text must be true or false"),
+])
+def test_config_values_of_the_wrong_kind_are_usage_errors(tmp_path, text, message):
+    from rtproto.errors import UsageError
+
+    path = tmp_path / "rt.toml"
+    path.write_text(text)
+    with pytest.raises(UsageError, match=message):
+        options_from(load_config(str(path)), {})
