@@ -12,7 +12,13 @@ order they happened. There are two kinds:
   with ``Session.answer_approval`` (or, when nobody answered in time,
   ``Session.approval_timed_out``);
 - :class:`CallFunction`: run a local function tool, then report its result with
-  ``Session.function_result``.
+  ``Session.function_result``;
+- :class:`EndConversation`: a fatal error (a bad key, no quota): end the
+  conversation now, telling the person ``message``.
+
+The session may also have work for later (a retry the server asked to wait for,
+a request that may go unanswered): its ``deadline_ms`` says when the edge should
+call ``Session.tick``.
 
 *Notices* (:class:`Notice`) report what happened; the CLI screen and the offline
 replay report are both rendered from them and nothing else.
@@ -34,11 +40,16 @@ __all__ = [
     "AskApproval",
     "CallFunction",
     "ClearPlayback",
+    "EndConversation",
+    "InputTimeout",
     "Notice",
     "Output",
     "PolicyViolation",
     "ProtocolViolation",
+    "RateLimits",
+    "RequestUnanswered",
     "ResponseStarted",
+    "Retrying",
     "Send",
     "ServerError",
     "SpeechStarted",
@@ -73,6 +84,13 @@ class Notice:
 
 # ---------------------------------------------------------------------------
 # Actions
+
+
+@dataclass(frozen=True, slots=True)
+class EndConversation(Action):
+    """A fatal error: no later request can succeed. End the conversation with ``message``."""
+
+    message: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,13 +241,48 @@ class PolicyViolation(Notice):
 
 @dataclass(frozen=True, slots=True)
 class ServerError(Notice):
-    """An ``error`` event; ``client_event_type`` names our event that caused it, if known."""
+    """An ``error`` event; ``client_event_type`` names our event that caused it, if known;
+    ``severity`` is its class in :mod:`rtproto.server_errors` (``transient``, ``benign``,
+    ``fatal`` or ``other``)."""
 
     code: str | None
     message: str
     type: str
     param: str | None
     client_event_type: str | None
+    severity: str = "other"
+
+
+@dataclass(frozen=True, slots=True)
+class Retrying(Notice):
+    """A request failed for a passing reason (``cause``); it is tried again after ``after_ms``
+    (try ``attempt`` of at most :data:`rtproto.server_errors.MAX_RETRIES`)."""
+
+    cause: str
+    after_ms: float
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True)
+class RequestUnanswered(Notice):
+    """Our ``response.create`` got neither ``response.created`` nor an error within ``waited_ms``."""
+
+    waited_ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimits(Notice):
+    """``rate_limits.updated``: ``(name, remaining, limit, reset_seconds)`` per limit."""
+
+    limits: tuple[tuple[str, float | None, float | None, float | None], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class InputTimeout(Notice):
+    """``input_audio_buffer.timeout_triggered``: the server heard nothing for its idle timeout."""
+
+    audio_start_ms: int | None
+    audio_end_ms: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,6 +342,9 @@ class TurnStats:
     latency_ms: float | None
     started_ms: float | None
     ended_ms: float
+    error: str | None = None  # a failed response's "type code: message" (status_details.error)
+    error_code: str | None = None
+    error_type: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,4 +354,4 @@ class TurnDone(Notice):
     stats: TurnStats
 
 
-Output = Union[Send, ClearPlayback, AskApproval, CallFunction, Notice]
+Output = Union[Send, ClearPlayback, AskApproval, CallFunction, EndConversation, Notice]

@@ -25,7 +25,7 @@ sounddevice input stream; ``WavSource`` paces a WAV file as if it were spoken.
     sink.played_samples(item_id, content_index); sink.is_playing
     await sink.drain(); sink.close()
 
-Who pulls the buffer makes the sink: the PortAudio callback (``Speaker``), a clock
+Who pulls the buffer makes the sink: the PortAudio callback (``Speaker``), a thread on a clock
 (``WavSink``), or nobody at all (``NullSink``). Playback positions are counted in
 session-rate samples; turning them into ``conversation.item.truncate`` is the driver's
 job, not this module's.
@@ -42,7 +42,6 @@ import contextlib
 import itertools
 import threading
 import time
-import wave
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from pathlib import Path
 from types import ModuleType
@@ -274,7 +273,9 @@ class Microphone:
 class WavSource:
     """A WAV file spoken into the conversation as if by a microphone.
 
-    The file is read (and resampled to ``rate``) up front, so a bad file fails here.
+    The file is read (and resampled to ``rate``) up front, so a bad file fails here
+    with a ``ValueError`` whose message starts with the path (see ``codec.read_wav``;
+    a file with no audio in it is an error too).
     ``chunks()`` yields it in ``block_ms`` chunks, the last one zero-padded. With
     ``realtime`` chunk k is yielded at ``start + (k + 1) * block_ms`` on ``clock``: an
     absolute schedule, so late wake-ups do not accumulate drift, and a consumer that
@@ -288,7 +289,10 @@ class WavSource:
     def __init__(self, path: str | Path, rate: int = SESSION_RATE, block_ms: int = 20,
                  realtime: bool = True, clock: Clock = time.monotonic,
                  sleep: Sleep = asyncio.sleep):
+        rate = codec.check_sample_rate(rate, "WavSource rate")
         pcm, file_rate = codec.read_wav(path)
+        if not len(pcm):
+            raise ValueError(f"{path}: the file holds no audio (0 frames)")
         if file_rate != rate:
             pcm = codec.resample(pcm, file_rate, rate)
         self.rate = rate
@@ -312,8 +316,6 @@ class WavSource:
     async def chunks(self) -> AsyncIterator[np.ndarray]:
         """Yield the file, then silence, in ``block`` chunks until ``close()``."""
         total = len(self._frames)
-        if not total:
-            self.done.set()
         origin, first = self._clock(), 0
         for index in itertools.count():
             if index < total and not self._realtime:
@@ -564,60 +566,119 @@ class WavSink(_BufferedSink):
     """A speaker that plays into a WAV file (mono int16 at ``rate``).
 
     With ``realtime`` the buffer is pulled in ``block_ms`` blocks at the pace of ``clock``
-    (time starts at construction), as a device would pull it; every call first catches up
-    with the blocks due since the last call. The file holds exactly the audio that was
-    played, back to back: the underrun silence between and before answers is not written,
-    so the samples in the file for a content part always equal its ``played_samples``.
-    With ``realtime=False`` audio counts as played the moment it is queued. ``close()``
-    plays out what is still queued (``clear()`` first to discard it) and finalises the
-    file; the header is also rewritten after every write, so the file stays valid if
-    the process dies before ``close()``.
+    (time starts at construction), as a device would pull it. A writer thread, started by
+    the first ``play()``, catches up with the blocks due every ``block_ms``, so the file
+    follows the clock whether or not more calls come; every call catches up first too.
+    The file holds exactly the audio that was played, back to back: the underrun silence
+    between and before answers is not written, so the samples in the file for a content
+    part always equal its ``played_samples``. With ``realtime=False`` audio counts as
+    played the moment it is queued. Each write goes straight to the operating system and
+    is followed by a fresh header, so whenever the process dies (even by SIGKILL) the
+    file is a valid WAV holding what was played up to the last block or two.
+    ``close()`` plays out what is still queued (``clear()`` first to discard it) and
+    finalises the file. A rate outside ``codec.SAMPLE_RATES`` raises ``ValueError``
+    starting with the path.
     """
 
     def __init__(self, path: str | Path, rate: int = SESSION_RATE, block_ms: int = 20,
                  prebuffer_ms: float = 60, realtime: bool = True,
                  clock: Clock = time.monotonic, sleep: Sleep = asyncio.sleep):
+        codec.check_sample_rate(rate, str(path))
         super().__init__(rate, block_ms, prebuffer_ms if realtime else 0, sleep)
         self.path = Path(path)
         self._realtime = realtime
         self._clock = clock
         self._origin = clock()
         self._blocks = 0
+        self._bytes = 0
         self._scratch = np.zeros(self.block, np.int16)
-        self._file = open(self.path, "wb")  # opened first: a bad path fails cleanly, before wave
-        self._wav = wave.open(self._file, "wb")
-        self._wav.setnchannels(1)
-        self._wav.setsampwidth(2)
-        self._wav.setframerate(rate)
+        self._lock = threading.Lock()  # the writer thread and the caller both advance
+        self._wake = threading.Event()
+        self._writer: threading.Thread | None = None
+        self._writer_error: OSError | None = None
+        self._stopping = False
+        self._file: Any = open(self.path, "wb", buffering=0)  # unbuffered: a kill loses nothing
+        self._write(b"")
+
+    def play(self, item_id: str, content_index: int, pcm: np.ndarray) -> None:
+        """Queue int16 ``pcm`` (session rate) of one content part; returns at once."""
+        super().play(item_id, content_index, pcm)
+        if self._realtime and self._writer is None and not self._stopping:
+            self._writer = threading.Thread(target=self._write_on_clock, daemon=True,
+                                            name=f"rtproto-wav-sink {self.path.name}")
+            self._writer.start()
+        self._wake.set()
+
+    def _write_on_clock(self) -> None:
+        period = self.block / self.rate
+        try:
+            while True:
+                self._wake.clear()  # before looking: a play() or close() from now on wakes us
+                if self._stopping:
+                    return
+                self._advance()
+                self._wake.wait(period if self._buffer.buffered_samples else None)
+        except OSError as exc:  # disk full, ...: reported by drain()
+            self._writer_error = exc
 
     def _advance(self) -> None:
-        if self._wav is None:
-            return
-        if not self._realtime:
-            self._play_blocks(None)
-            return
-        due = round((self._clock() - self._origin) * self.rate) // self.block
-        self._play_blocks(due - self._blocks)
-        self._blocks = due
+        with self._lock:
+            if self._file is None:
+                return
+            if not self._realtime:
+                self._play_blocks(None)
+                return
+            due = round((self._clock() - self._origin) * self.rate) // self.block
+            self._play_blocks(due - self._blocks)
+            self._blocks = due
 
     def _play_blocks(self, count: int | None) -> None:
         """Pull ``count`` blocks (None: until empty); pulls of an empty buffer change nothing."""
+        pieces = []
         for _ in itertools.repeat(None) if count is None else range(count):
             if not self._buffer.buffered_samples:
-                return
+                break
             played = self._buffer.pull_into(self._scratch)
-            if played:
-                self._wav.writeframes(self._scratch[:played].tobytes())  # wave wants native order
+            pieces.append(self._scratch[:played].astype("<i2").tobytes())
+        if pieces:
+            self._write(b"".join(pieces))
+
+    def _write(self, data: bytes) -> None:
+        """Append ``data`` to the samples, then rewrite the header to count them."""
+        _write_at(self._file, 44 + self._bytes, data)
+        self._bytes += len(data)
+        _write_at(self._file, 0, codec.wav_header(self.rate, self._bytes))
+
+    def _check_alive(self) -> None:
+        if self._writer_error is not None:
+            raise AudioDeviceError(f"{self.path}: writing failed: {self._writer_error}")
+
+    async def drain(self) -> None:
+        """Wait until everything queued has been played (raise if the file cannot be written)."""
+        await super().drain()
+        self._check_alive()
 
     def close(self) -> None:
         """Play out what is queued, then finalise the WAV file (idempotent)."""
-        if self._wav is None:
+        if self._file is None:
             return
-        self._advance()
-        self._play_blocks(None)
-        self._wav.close()
-        self._file.close()
-        self._wav = None
+        self._stopping = True
+        self._wake.set()
+        if self._writer is not None:
+            self._writer.join()
+        try:
+            self._advance()
+            self._play_blocks(None)
+        finally:
+            self._file.close()
+            self._file = None
+
+
+def _write_at(file: Any, offset: int, data: bytes) -> None:
+    file.seek(offset)
+    view = memoryview(data)
+    while view:
+        view = view[file.write(view):]
 
 
 class NullSink(_BufferedSink):

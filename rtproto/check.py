@@ -10,18 +10,23 @@ call never answered).
 Theory of operation
 -------------------
 
-Three passes over the lines, each producing :class:`Finding` s (line number,
-severity, code, message, JSON path):
+Three checks, each producing :class:`Finding` s (line number, severity, code,
+message, JSON path). The file is read as a stream, twice (``schema`` and
+``rejected`` on the first read, ``misuse`` on the second, once the tools the
+recording names are known), keeping only bounded state, so memory does not
+grow with the transcript's length:
 
 ``schema``
     Every wire line is decoded with the transcript's API (``decode_server`` /
     ``decode_client``). A :class:`~rtproto.errors.ProtocolError` is a ``schema``
-    finding at its JSON path; an unknown ``type`` is ``unknown-type``. The
-    decoded struct drops keys it does not know, so every path present in the
-    recorded JSON but absent from ``to_dict(decoded)`` is an ``unknown-field``.
-    On client events these are errors (the server rejects them); on server
-    events they are warnings (the model lags behind the API). A frame that was
-    not JSON is ``not-json``.
+    finding at its JSON path; an unknown ``type`` is ``unknown-type``. Server
+    events are read liberally, and each thing that reading let through
+    (:func:`rtproto.events.leniencies`) is a finding at its JSON path: a field the
+    model does not know is ``unknown-field``, an unknown nested kind or a missing
+    required field is ``schema``. On client events these are errors (the server
+    rejects them); on server events they are warnings (the model lags behind the
+    API). A frame that was
+    not a JSON object with a string ``type`` is ``not-json``.
 ``rejected``
     Each ``error`` event naming a client ``event_id`` is matched to the line of
     that client event; other ``error`` events are ``server-error`` warnings.
@@ -41,15 +46,17 @@ severity, code, message, JSON path):
     client events are what the app really sent.
 
 Exit codes of the CLI: 0 clean, 1 findings, 2 bad input (unreadable file, not
-a transcript).
+a transcript, a line that breaks the file's own structure). What a peer sent
+is never bad input: it is a finding.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -57,13 +64,13 @@ import orjson
 
 from rtproto.actions import ProtocolViolation, Send
 from rtproto.errors import LocalProtocolError, ProtocolError, TranscriptError
-from rtproto.events import ResponseCreate, UnknownEvent, decode_client, decode_server, to_dict
+from rtproto.events import ResponseCreate, UnknownEvent, decode_client, decode_server, leniencies
 from rtproto.policy import ToolPolicy
 from rtproto.session import Session
-from rtproto.transcript import RAW_FRAME_TYPE, Line, Transcript, read_transcript
+from rtproto.transcript import RAW_FRAME_TYPE, Line, Transcript, iter_transcript
 from rtproto.versions import TranslationState, beta_to_ga
 
-__all__ = ["CheckReport", "Finding", "check_transcript", "cli_check", "render_check"]
+__all__ = ["CheckReport", "Finding", "check_file", "check_transcript", "cli_check", "render_check"]
 
 
 @dataclass(frozen=True)
@@ -108,22 +115,34 @@ class CheckReport:
         return orjson.dumps(self.to_dict(), option=orjson.OPT_INDENT_2).decode()
 
 
-@dataclass(frozen=True)
-class _Decoded:
-    line: Line
-    event: Any  # the event struct, an UnknownEvent, or None when it did not decode
-
-
 def check_transcript(transcript: Transcript) -> CheckReport:
     """Lint ``transcript``; see the module docstring for what is checked."""
-    report = CheckReport(transcript.path or "<transcript>", transcript.api, len(transcript.lines) + 1)
-    decoded: list[_Decoded] = []
-    for line in transcript.lines:
-        event, findings = _check_line(line, transcript.api)
-        decoded.append(_Decoded(line, event))
-        report.findings += findings
-    report.findings += _rejections(transcript.lines)
-    report.findings += _misuse(transcript.api, decoded)
+    return _check(transcript.path or "<transcript>", transcript.api, lambda: iter(transcript.lines))
+
+
+def check_file(path: str | os.PathLike[str]) -> CheckReport:
+    """Lint the transcript file at ``path``, reading it as a stream (twice).
+
+    Memory does not grow with the file's length; raises
+    :class:`~rtproto.errors.TranscriptError` or :class:`OSError` for a file
+    that cannot be read as a transcript.
+    """
+    name = os.fspath(path)
+    header, lines = iter_transcript(name)
+    lines.close()
+    return _check(name, header["api"], lambda: iter_transcript(name)[1])
+
+
+def _check(name: str, api: str, lines: Callable[[], Iterator[Line]]) -> CheckReport:
+    # Pass 1: schema and rejections, and what pass 2 needs to know in advance
+    # (the tools named, where calls and approvals were first seen); pass 2: misuse.
+    report = CheckReport(name, api, 1)
+    scan = _Scan(api)
+    for line in lines():
+        report.lines += 1
+        report.findings += scan.line(line)
+    if api in ("ga", "beta"):  # the session core models realtime conversations only
+        report.findings += _misuse(api, lines(), scan)
     report.findings.sort(key=lambda f: (f.line, f.code))
     return report
 
@@ -137,7 +156,8 @@ def _check_line(line: Line, api: str) -> tuple[Any, list[Finding]]:
         return None, []
     if line.type == RAW_FRAME_TYPE:
         text = str(line.event.get("raw", ""))[:60]
-        return None, [Finding(line.lineno, "error", "not-json", f"{line.dir} frame is not a JSON object: {text!r}")]
+        message = f"{line.dir} frame is not a JSON object with a string type: {text!r}"
+        return None, [Finding(line.lineno, "error", "not-json", message)]
     decode = decode_server if line.dir == "server" else decode_client
     severity = "warning" if line.dir == "server" else "error"
     try:
@@ -147,10 +167,65 @@ def _check_line(line: Line, api: str) -> tuple[Any, list[Finding]]:
     if isinstance(event, UnknownEvent):
         message = f"unknown {line.dir} event type {line.type!r} (not in the {api} model)"
         return event, [Finding(line.lineno, severity, "unknown-type", message, None, line.type)]
-    return event, [
-        Finding(line.lineno, severity, "unknown-field", f"{line.type}: unknown field at {path}", path, line.type)
-        for path in unknown_paths(line.event, to_dict(event))
-    ]
+    return event, [_tolerated(line, severity, path, what) for path, what in leniencies(line.event, event)]
+
+
+def _tolerated(line: Line, severity: str, path: str, what: str) -> Finding:
+    # What the lenient server reading let through: drift from the model, with its JSON path.
+    if what.startswith("unknown field"):
+        return Finding(line.lineno, severity, "unknown-field", f"{line.type}: unknown field at {path}", path, line.type)
+    return Finding(line.lineno, severity, "schema", f"{line.type}: {what} at {path}", path, line.type)
+
+
+_SENT_MEMORY = 65_536  # client event ids remembered, to match the server's errors to them
+
+
+class _Scan:
+    """Pass 1, line by line with bounded state: schema findings, rejections, and what
+    pass 2 must know in advance (the tools named, where calls and approvals were first seen)."""
+
+    def __init__(self, api: str):
+        self.api = api
+        self.sent: dict[str, tuple[int, str]] = {}  # client event_id -> (line, type)
+        self.asked: set[str] = set()  # MCP tools with approval requests
+        self.called: set[str] = set()  # MCP tools called
+        self.functions: set[str] = set()
+        self.calls: dict[str, int] = {}  # function call_id -> line first seen
+        self.approvals: dict[str, int] = {}  # approval request id -> line first seen
+
+    @property
+    def policy(self) -> ToolPolicy:
+        """The recording's tools as its client must have treated them: asked about, or allowed."""
+        return ToolPolicy(allow=self.called - self.asked, ask=self.asked)
+
+    def line(self, line: Line) -> list[Finding]:
+        _, findings = _check_line(line, self.api)
+        event_id = line.event.get("event_id")
+        if line.dir == "client" and isinstance(event_id, str) and event_id not in self.sent:
+            self.sent[event_id] = (line.lineno, line.type)
+            if len(self.sent) > _SENT_MEMORY:
+                del self.sent[next(iter(self.sent))]
+        elif line.dir == "server":
+            if line.type == "error":
+                findings.append(_rejection(line, self.sent))
+            self._note(line)
+        return findings
+
+    def _note(self, line: Line) -> None:
+        event = line.event
+        if isinstance(event.get("call_id"), str):
+            self.calls.setdefault(event["call_id"], line.lineno)
+        if event.get("type") == "response.function_call_arguments.done" and isinstance(event.get("name"), str):
+            self.functions.add(event["name"])
+        for item in _items(event):
+            kind, name = item.get("type"), item.get("name")
+            if kind == "function_call" and isinstance(item.get("call_id"), str):
+                self.calls.setdefault(item["call_id"], line.lineno)
+            elif kind == "mcp_approval_request" and isinstance(item.get("id"), str):
+                self.approvals.setdefault(item["id"], line.lineno)
+            if isinstance(name, str):
+                names = {"function_call": self.functions, "mcp_call": self.called, "mcp_approval_request": self.asked}
+                names.get(kind, set()).add(name)
 
 
 _MISSING = re.compile(r"missing required field (\w+)")
@@ -162,36 +237,7 @@ def _schema_path(exc: ProtocolError) -> str | None:
     return f"{exc.path or '$'}.{missing.group(1)}" if missing else exc.path
 
 
-def unknown_paths(raw: Any, known: Any, path: str = "$") -> Iterator[str]:
-    """JSON paths present in ``raw`` but not in ``known`` (its re-encoding by the model)."""
-    if isinstance(raw, dict) and isinstance(known, dict):
-        for key, value in raw.items():
-            if key not in known:
-                yield f"{path}.{key}"
-            else:
-                yield from unknown_paths(value, known[key], f"{path}.{key}")
-    elif isinstance(raw, list) and isinstance(known, list):
-        for index, (value, kept) in enumerate(zip(raw, known)):
-            yield from unknown_paths(value, kept, f"{path}[{index}]")
-
-
-# ---------------------------------------------------------------------------
-# Client events the server rejected
-
-
-def _rejections(lines: Sequence[Line]) -> list[Finding]:
-    sent: dict[str, Line] = {}
-    findings = []
-    for line in lines:
-        event_id = line.event.get("event_id")
-        if line.dir == "client" and isinstance(event_id, str):
-            sent.setdefault(event_id, line)
-        elif line.dir == "server" and line.type == "error":
-            findings.append(_rejection(line, sent))
-    return findings
-
-
-def _rejection(line: Line, sent: dict[str, Line]) -> Finding:
+def _rejection(line: Line, sent: dict[str, tuple[int, str]]) -> Finding:
     error = line.event.get("error") if isinstance(line.event.get("error"), dict) else {}
     message = str(error.get("message") or "no message")
     code = error.get("code") or error.get("type") or "error"
@@ -199,49 +245,59 @@ def _rejection(line: Line, sent: dict[str, Line]) -> Finding:
     culprit = sent.get(error.get("event_id")) if isinstance(error.get("event_id"), str) else None
     if culprit is None:
         return Finding(line.lineno, "warning", "server-error", f"server error {code}: {message}{param}", None, "error")
-    text = f"{culprit.type} rejected by the server (error on line {line.lineno}): {code}: {message}{param}"
-    return Finding(culprit.lineno, "error", "rejected", text, None, culprit.type)
+    lineno, kind = culprit
+    text = f"{kind} rejected by the server (error on line {line.lineno}): {code}: {message}{param}"
+    return Finding(lineno, "error", "rejected", text, None, kind)
 
 
 # ---------------------------------------------------------------------------
-# Protocol misuse, through the session state machine
+# Pass 2: protocol misuse, through the session state machine
 
 
-def _misuse(api: str, decoded: Sequence[_Decoded]) -> list[Finding]:
-    if api not in ("ga", "beta"):
-        return []  # the session core models realtime conversations only
-    events = list(_ga_events(api, decoded))
-    calls, approvals = _first_sightings(events)
-    policy = ToolPolicy(ask=_names(events, ("mcp_call", "mcp_approval_request")))
-    replay = _Replay(Session(policy=policy, function_tools=_names(events, ("function_call",))))
+def _misuse(api: str, lines: Iterator[Line], scan: _Scan) -> list[Finding]:
+    replay = _Replay(Session(policy=scan.policy, function_tools=scan.functions))
+    translation = TranslationState()
     findings: list[Finding] = []
-    for line, _, event in events:
-        findings += replay.server(line, event) if line.dir == "server" else replay.client(line, event)
+    for line in lines:
+        ga = _ga_event(api, line, _decode_line(line, api), translation)
+        if ga is not None:
+            findings += replay.server(line, ga[1]) if line.dir == "server" else replay.client(line, ga[1])
     for call_id, call in replay.session.pending_calls.items():
         text = f"function call {call.name!r} (call_id {call_id!r}) never got a function_call_output"
-        findings.append(Finding(calls.get(call_id, 0), "warning", "unanswered-call", text, None, None))
+        findings.append(Finding(scan.calls.get(call_id, 0), "warning", "unanswered-call", text, None, None))
     for request_id, request in replay.session.pending_approvals.items():
         text = f"approval request {request_id!r} for mcp tool {request.name!r} was never answered"
-        findings.append(Finding(approvals.get(request_id, 0), "warning", "unanswered-approval", text, None, None))
+        findings.append(Finding(scan.approvals.get(request_id, 0), "warning", "unanswered-approval", text, None, None))
     return findings
 
 
-def _ga_events(api: str, decoded: Sequence[_Decoded]) -> Iterator[tuple[Line, dict[str, Any], Any]]:
-    # (line, GA JSON, GA struct) for each wire event that decoded; beta is translated first.
-    state = TranslationState()
-    for entry in decoded:
-        if entry.event is None or isinstance(entry.event, UnknownEvent):
-            continue
-        if api == "ga":
-            yield entry.line, entry.line.event, entry.event
-            continue
-        try:
-            event = beta_to_ga(entry.line.event, entry.line.dir, state).event
-            if event is not None:
-                decode = decode_server if entry.line.dir == "server" else decode_client
-                yield entry.line, event, decode(orjson.dumps(event))
-        except ProtocolError:
-            continue  # already reported by the schema pass
+def _decode_line(line: Line, api: str) -> Any:
+    # The event struct of a wire line, or None (local, raw, or not decodable: pass 1 reported it).
+    if line.dir == "local" or line.type == RAW_FRAME_TYPE:
+        return None
+    decode = decode_server if line.dir == "server" else decode_client
+    try:
+        return decode(orjson.dumps(line.event), api=api)
+    except ProtocolError:
+        return None
+
+
+def _ga_event(api: str, line: Line, event: Any, state: TranslationState) -> tuple[dict[str, Any], Any] | None:
+    # (GA JSON, GA struct) of a wire event that decoded; beta is translated first.
+    if event is None or isinstance(event, UnknownEvent):
+        return None
+    if api == "ga":
+        return line.event, event
+    if api != "beta":
+        return None
+    try:
+        translated = beta_to_ga(line.event, line.dir, state).event
+        if translated is None:
+            return None
+        decode = decode_server if line.dir == "server" else decode_client
+        return translated, decode(orjson.dumps(translated))
+    except ProtocolError:
+        return None  # already reported by the schema pass
 
 
 def _items(event: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -252,34 +308,6 @@ def _items(event: dict[str, Any]) -> Iterator[dict[str, Any]]:
     output = response.get("output") if isinstance(response, dict) else None
     if isinstance(output, list):
         yield from (item for item in output if isinstance(item, dict))
-
-
-def _names(events: Sequence[tuple[Line, dict[str, Any], Any]], kinds: tuple[str, ...]) -> set[str]:
-    names = set()
-    for line, event, _ in events:
-        if line.dir != "server":
-            continue
-        if "function_call" in kinds and event.get("type") == "response.function_call_arguments.done":
-            names.add(event.get("name"))
-        names |= {item.get("name") for item in _items(event) if item.get("type") in kinds}
-    return {name for name in names if isinstance(name, str)}
-
-
-def _first_sightings(events: Sequence[tuple[Line, dict[str, Any], Any]]) -> tuple[dict[str, int], dict[str, int]]:
-    # Line of the first server event naming each function call_id and each approval request id.
-    calls: dict[str, int] = {}
-    approvals: dict[str, int] = {}
-    for line, event, _ in events:
-        if line.dir != "server":
-            continue
-        if isinstance(event.get("call_id"), str):
-            calls.setdefault(event["call_id"], line.lineno)
-        for item in _items(event):
-            if item.get("type") == "function_call" and isinstance(item.get("call_id"), str):
-                calls.setdefault(item["call_id"], line.lineno)
-            elif item.get("type") == "mcp_approval_request" and isinstance(item.get("id"), str):
-                approvals.setdefault(item["id"], line.lineno)
-    return calls, approvals
 
 
 class _Replay:
@@ -371,14 +399,13 @@ def cli_check(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:
         return 0 if exc.code == 0 else 2
     try:
-        transcript = read_transcript(args.file)
+        report = check_file(args.file)
     except TranscriptError as exc:
-        print(f"rtproto check: {exc}", file=sys.stderr)
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
-        print(f"rtproto check: cannot read {args.file}: {exc.strerror or exc}", file=sys.stderr)
+        print(f"error: cannot read {args.file}: {exc.strerror or exc}", file=sys.stderr)
         return 2
-    report = check_transcript(transcript)
     sys.stdout.write(report.to_json() + "\n" if args.json else render_check(report))
     return 0 if report.clean else 1
 

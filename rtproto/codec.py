@@ -18,15 +18,18 @@ an event loop, so the session core, replay and tests can use it freely.
 * **WireFormat** names one of those wire encodings and its rate, read from a
   GA format object or a beta format string; ``decode_audio`` and
   ``encode_audio`` turn base64 into int16 samples at ``fmt.rate`` and back.
-* **Resampling** between any two integer rates: a rational L/M polyphase
-  filter (Kaiser-windowed sinc, 80 dB stopband, passband to 85 % of the lower
-  Nyquist frequency, zero phase). ``resample`` is one-shot, ``Resampler``
-  streams and gives the same samples as the one-shot call on the whole signal.
-* **Frames and milliseconds**, and **WAV files** through the stdlib ``wave``.
+* **Resampling** between any two rates in ``SAMPLE_RATES``: a rational L/M
+  polyphase filter (Kaiser-windowed sinc, 80 dB stopband, passband to 85 % of
+  the lower Nyquist frequency, zero phase); pairs with no small common factor
+  (8001 -> 24000) interpolate the same filter's weights, so any pair needs a
+  few MB at most. ``resample`` is one-shot, ``Resampler`` streams and gives the
+  same samples as the one-shot call on the whole signal.
+* **Frames and milliseconds**, and **WAV files**: a RIFF reader that bounds what
+  a header can make it allocate, and a writer.
 
 Bad input (invalid base64, an odd byte count, a wrong dtype or shape, an
-unknown format) raises ``ValueError`` whose message names the function or
-field and what was wrong with it.
+unknown format, a sample rate outside ``SAMPLE_RATES``) raises ``ValueError``
+whose message names the function, field or file and what was wrong with it.
 """
 
 from __future__ import annotations
@@ -35,8 +38,7 @@ import base64
 import functools
 import math
 import os
-import sys
-import wave
+import struct
 from dataclasses import dataclass
 from typing import Any, Literal, Mapping
 
@@ -48,11 +50,13 @@ except ImportError:  # pragma: no cover - exercised in a subprocess test
     _pybase64 = None
 
 __all__ = [
+    "SAMPLE_RATES",
     "WireFormat",
     "Resampler",
     "alaw_decode",
     "alaw_encode",
     "b64_to_pcm16",
+    "check_sample_rate",
     "decode_audio",
     "encode_audio",
     "float_to_pcm16",
@@ -65,8 +69,13 @@ __all__ = [
     "resample",
     "samples_to_ms",
     "split_frames",
+    "wav_header",
     "write_wav",
 ]
+
+SAMPLE_RATES = range(8000, 192001)
+"""The sample rates (Hz) rtproto accepts for audio: wire formats, resampling and WAV
+files check every rate against it where it enters, so no rate can size an allocation."""
 
 _LE_I16 = np.dtype("<i2")
 _LE_U16 = np.dtype("<u2")
@@ -268,6 +277,17 @@ def _check_rate(rate: Any, where: str) -> int:
     return int(rate)
 
 
+def check_sample_rate(rate: Any, where: str) -> int:
+    """Return ``rate`` as an int if it is in ``SAMPLE_RATES``; else raise ``ValueError``
+    ``"{where}: sample rate 1 Hz is outside 8000-192000 Hz"`` (or, for a value that is
+    not a positive integer, ``"{where}: expected a positive integer sample rate, got ..."``)."""
+    rate = _check_rate(rate, where)
+    if rate not in SAMPLE_RATES:
+        raise ValueError(f"{where}: sample rate {rate} Hz is outside "
+                         f"{SAMPLE_RATES.start}-{SAMPLE_RATES.stop - 1} Hz")
+    return rate
+
+
 @dataclass(frozen=True, slots=True)
 class WireFormat:
     """An audio encoding on the wire and its sample rate.
@@ -282,7 +302,7 @@ class WireFormat:
     def __post_init__(self) -> None:
         if self.encoding not in ("pcm16", "pcmu", "pcma"):
             raise ValueError(f"WireFormat: unknown encoding {self.encoding!r} (pcm16, pcmu or pcma)")
-        _check_rate(self.rate, "WireFormat.rate")
+        check_sample_rate(self.rate, "WireFormat.rate")
         if self.encoding != "pcm16" and self.rate != 8000:
             raise ValueError(f"WireFormat: {self.encoding} is 8000 Hz, got rate {self.rate}")
 
@@ -308,7 +328,7 @@ class WireFormat:
             expected = ", ".join(_GA_TYPES)
             raise ValueError(f"{path}.type: unknown audio format {kind!r} (expected {expected})")
         default = 24000 if encoding == "pcm16" else 8000
-        rate = default if rate is None else _check_rate(rate, f"{path}.rate")
+        rate = default if rate is None else check_sample_rate(rate, f"{path}.rate")
         if rate != default and encoding != "pcm16":
             raise ValueError(f"{path}.rate: {kind} is 8000 Hz, got {rate}")
         return cls(encoding, rate)
@@ -368,76 +388,158 @@ def encode_audio(pcm16: np.ndarray, fmt: WireFormat) -> str:
 # with h a Kaiser-windowed sinc on the grid of the L-times upsampled signal.
 # Input is padded with J zeros on each side; output k then reads K = 2J+1
 # padded samples starting at floor(k*M/L), weighted by phase (k*M) mod L.
-# For speed, G = t*L consecutive outputs form one row of a matrix product:
-# every row starts t*M input samples after the previous one and uses the
-# same (W x G) coefficient matrix, so a whole block is one BLAS call.
+#
+# Two ways to get the weights, one filter design:
+# * _Polyphase, when the L phases fit in _MAX_MATRIX coefficients (every pair
+#   of common rates): G = t*L consecutive outputs form one row of a matrix
+#   product. Every row starts t*M input samples after the previous one and
+#   uses the same (W x G) coefficient matrix, so a whole block is one BLAS call.
+# * _Interpolated, for awkward pairs (8001 -> 24000 has L = 8000): the weights
+#   of each output are read from one table of h, _TABLE_STEPS points per period
+#   of the lower rate, by linear interpolation at the exact phase. Memory is
+#   bounded whatever the rates; the interpolation error (about -110 dB) stays
+#   far below the 80 dB stopband.
 
 _STOPBAND_DB = 80.0
 _PASSBAND = 0.85  # passband edge as a fraction of the lower Nyquist frequency
 # Each matrix product stays at or below 2**18 multiply-adds: OpenBLAS then runs
 # it on the calling thread, so many sessions do not fight over BLAS threads.
 _BLOCK_MACS = 2**18
+_MAX_MATRIX = 2**18  # coefficients of a polyphase matrix (1 MB as float32)
+_TABLE_STEPS = 512  # points of the interpolation table per period of the lower rate
+_GATHER = 2**15  # taps gathered per step of the interpolating filter
 
 
-@dataclass(frozen=True)
-class _Plan:
-    up: int  # L
-    down: int  # M
-    pad: int  # J
-    row_outputs: int  # G
-    row_step: int  # t*M input samples between rows
-    block_rows: int  # rows per matrix product
-    matrices: dict[np.dtype, np.ndarray]  # (W, G) per compute dtype
+def _half_length(nyquist: float, fs: float) -> float:
+    """Half-length of the Kaiser prototype, in samples at ``fs``, for a given lower Nyquist."""
+    width = (1 - _PASSBAND) * nyquist / fs  # transition, cycles per sample
+    return (_STOPBAND_DB - 8) / (2.285 * 2 * math.pi * width) / 2
 
-    @property
-    def width(self) -> int:
-        return self.matrices[np.dtype(np.float64)].shape[0]
+
+def _kaiser(t: np.ndarray) -> np.ndarray:
+    """The Kaiser window at ``t`` in [-1, 1] (its ends at -1 and 1)."""
+    beta = 0.1102 * (_STOPBAND_DB - 8.7)
+    return np.i0(beta * np.sqrt(np.clip(1 - t * t, 0, None))) / np.i0(beta)
+
+
+def _prototype(d: np.ndarray, half: float, cutoff: float) -> np.ndarray:
+    """The windowed sinc at ``d`` samples from its centre (zero beyond ``half``)."""
+    return 2 * cutoff * np.sinc(2 * cutoff * d) * _kaiser(d / half) * (np.abs(d) <= half)
+
+
+def _polyphase_taps(src: int, dst: int, up: int) -> tuple[int, int]:
+    """(half-length in upsampled samples, J) of the exact polyphase filter."""
+    half = math.ceil(_half_length(min(src, dst) / 2, up * src)) + 1
+    return half, -(-(half + up - 1) // up)
 
 
 def _kaiser_bank(src: int, dst: int, up: int) -> np.ndarray:
     """Polyphase bank (L, K): bank[p, m] = h(p + (J - m) * L)."""
-    nyquist = min(src, dst) / 2
-    fs_up = up * src
-    width = (1 - _PASSBAND) * nyquist / fs_up  # transition, cycles per upsampled sample
-    cutoff = (1 + _PASSBAND) / 2 * nyquist / fs_up
-    half = math.ceil((_STOPBAND_DB - 8) / (2.285 * 2 * math.pi * width) / 2) + 1
-    d = np.arange(-half, half + 1)
-    beta = 0.1102 * (_STOPBAND_DB - 8.7)
-    h = up * 2 * cutoff * np.sinc(2 * cutoff * d) * np.kaiser(2 * half + 1, beta)
-    pad = -(-(half + up - 1) // up)
+    half, pad = _polyphase_taps(src, dst, up)
+    cutoff = (1 + _PASSBAND) / 2 * min(src, dst) / 2 / (up * src)
     offsets = np.arange(up)[:, None] + (pad - np.arange(2 * pad + 1))[None, :] * up
-    inside = np.abs(offsets) <= half
-    return np.where(inside, h[np.clip(offsets + half, 0, 2 * half)], 0.0)
+    return up * _prototype(offsets.astype(np.float64), half, cutoff)
 
 
-@functools.lru_cache(maxsize=64)
-def _plan(src: int, dst: int) -> _Plan:
+class _Polyphase:
+    """Exact polyphase weights, G outputs per matrix row (see the comment above)."""
+
+    def __init__(self, src: int, dst: int, up: int, down: int, t: int) -> None:
+        self._bank = _kaiser_bank(src, dst, up)
+        taps = self._bank.shape[1]
+        self.up, self.down, self.pad = up, down, taps // 2
+        self.row_outputs, self.row_step = t * up, t * down
+        self.width = (self.row_outputs - 1) * down // up + taps
+        self.block_rows = max(1, _BLOCK_MACS // (self.width * self.row_outputs))
+        self._matrices: dict[np.dtype, np.ndarray] = {}
+        self._matrix(np.dtype(np.float32))
+
+    @staticmethod
+    def size(src: int, dst: int, up: int, down: int) -> tuple[int, int]:
+        """(coefficients in the matrix, t) for this pair, without building anything."""
+        taps = 2 * _polyphase_taps(src, dst, up)[1] + 1
+        t = max(1, round(taps / (2 * down)))  # rows overlap by about half: less waste
+        return ((t * up - 1) * down // up + taps) * t * up, t
+
+    def _matrix(self, dtype: np.dtype) -> np.ndarray:
+        """Build the (W, G) matrix for ``dtype``: once per dtype (float64 only for float64 input)."""
+        taps = self._bank.shape[1]
+        matrix = np.zeros((self.width, self.row_outputs), dtype)
+        for j in range(self.row_outputs):  # once per (src, dst), not per sample
+            start = j * self.down // self.up
+            matrix[start : start + taps, j] = self._bank[(j * self.down) % self.up]
+        self._matrices[dtype] = matrix
+        return matrix
+
+    def first_input(self, k: int) -> int:
+        """The first padded input sample that output ``k`` or a later one reads."""
+        return (k // self.row_outputs) * self.row_step
+
+    def filter(self, xp: np.ndarray, k0: int, k1: int, origin: int) -> np.ndarray:
+        """Outputs k0..k1-1, where xp[i] is padded input sample origin + i."""
+        g, step = self.row_outputs, self.row_step
+        matrix = self._matrices.get(xp.dtype)
+        if matrix is None:
+            matrix = self._matrix(xp.dtype)
+        parts = []
+        for r0 in range(k0 // g, -(-k1 // g), self.block_rows):
+            n_rows = min(self.block_rows, -(-k1 // g) - r0)
+            y = _rows(xp[r0 * step - origin :], n_rows, step, self.width) @ matrix
+            parts.append(y.ravel()[max(k0 - r0 * g, 0) : k1 - r0 * g])
+        if len(parts) == 1:
+            return parts[0]
+        return np.concatenate(parts) if parts else np.zeros(0, xp.dtype)
+
+
+@functools.cache
+def _prototype_table() -> tuple[np.ndarray, float]:
+    """h(tau) for tau in periods of the lower rate, every 1/_TABLE_STEPS, and its half-length."""
+    half = _half_length(0.5, 1.0)
+    tau = np.arange(math.ceil(half * _TABLE_STEPS) + 2) / _TABLE_STEPS
+    return _prototype(tau, half, (1 + _PASSBAND) / 4), half
+
+
+class _Interpolated:
+    """The same filter with weights interpolated from ``_prototype_table`` at each output."""
+
+    def __init__(self, src: int, dst: int, up: int, down: int) -> None:
+        self.up, self.down = up, down
+        self._scale = min(1.0, dst / src)  # h is stretched by 1/scale on the input grid
+        self.pad = math.ceil(_prototype_table()[1] / self._scale)
+        self._taps = np.arange(2 * self.pad + 1)
+
+    def first_input(self, k: int) -> int:
+        """The first padded input sample that output ``k`` or a later one reads."""
+        return k * self.down // self.up
+
+    def filter(self, xp: np.ndarray, k0: int, k1: int, origin: int) -> np.ndarray:
+        """Outputs k0..k1-1, where xp[i] is padded input sample origin + i."""
+        step = max(1, _GATHER // len(self._taps))
+        parts = [self._outputs(xp, k, min(k + step, k1), origin) for k in range(k0, k1, step)]
+        return np.concatenate(parts) if parts else np.zeros(0, xp.dtype)
+
+    def _outputs(self, xp: np.ndarray, k0: int, k1: int, origin: int) -> np.ndarray:
+        table, _ = _prototype_table()
+        position = np.arange(k0, k1, dtype=np.int64) * self.down
+        first = position // self.up  # padded index of each output's first tap
+        phase = (position - first * self.up) / self.up
+        where = np.abs((self._taps - self.pad)[None, :] - phase[:, None])
+        where *= self._scale * _TABLE_STEPS
+        index = np.minimum(where.astype(np.intp), len(table) - 2)  # the table ends in zeros
+        where -= index
+        weights = table[index] * (1 - where) + table[index + 1] * where
+        windows = xp[(first - origin)[:, None] + self._taps]
+        return np.einsum("ij,ij->i", weights, windows).astype(xp.dtype) * xp.dtype.type(self._scale)
+
+
+@functools.lru_cache(maxsize=16)
+def _plan(src: int, dst: int) -> _Polyphase | _Interpolated:
     g = math.gcd(src, dst)
     up, down = dst // g, src // g
-    bank = _kaiser_bank(src, dst, up)
-    taps = bank.shape[1]
-    t = max(1, round(taps / (2 * down)))  # rows overlap by about half: less waste
-    outputs = t * up
-    starts = np.arange(outputs) * down // up
-    matrix = np.zeros((starts[-1] + taps, outputs))
-    for j, start in enumerate(starts):  # once per (src, dst), not per sample
-        matrix[start : start + taps, j] = bank[(j * down) % up]
-    matrices = {np.dtype(dt): matrix.astype(dt) for dt in (np.float32, np.float64)}
-    block_rows = max(1, _BLOCK_MACS // matrix.size)
-    return _Plan(up, down, taps // 2, outputs, t * down, block_rows, matrices)
-
-
-def _filter(plan: _Plan, xp: np.ndarray, k0: int, k1: int, origin: int) -> np.ndarray:
-    """Outputs k0..k1-1, where xp[i] is padded input sample origin + i."""
-    g, step, width = plan.row_outputs, plan.row_step, plan.width
-    parts = []
-    for r0 in range(k0 // g, -(-k1 // g), plan.block_rows):
-        n_rows = min(plan.block_rows, -(-k1 // g) - r0)
-        y = _rows(xp[r0 * step - origin :], n_rows, step, width) @ plan.matrices[xp.dtype]
-        parts.append(y.ravel()[max(k0 - r0 * g, 0) : k1 - r0 * g])
-    if len(parts) == 1:
-        return parts[0]
-    return np.concatenate(parts) if parts else np.zeros(0, xp.dtype)
+    size, t = _Polyphase.size(src, dst, up, down)
+    if size <= _MAX_MATRIX:
+        return _Polyphase(src, dst, up, down, t)
+    return _Interpolated(src, dst, up, down)
 
 
 def _rows(seg: np.ndarray, n_rows: int, step: int, width: int) -> np.ndarray:
@@ -477,16 +579,18 @@ def resample(x: np.ndarray, src_rate: int, dst_rate: int) -> np.ndarray:
     int16 in gives int16 out (rounded and clipped); float32 in gives float32
     out (float64 stays float64). The output has ceil(len(x) * dst / src)
     samples, aligned with the input (no delay). Equal rates return a copy.
+    Rates outside ``SAMPLE_RATES`` raise ``ValueError``.
     """
     x = _check_signal(x, "resample")
-    src, dst = _check_rate(src_rate, "resample src_rate"), _check_rate(dst_rate, "resample dst_rate")
+    src = check_sample_rate(src_rate, "resample src_rate")
+    dst = check_sample_rate(dst_rate, "resample dst_rate")
     if src == dst:
         return x.copy()
     plan = _plan(src, dst)
     ct = _compute_dtype(x.dtype)
     xp = np.concatenate([np.zeros(plan.pad, ct), x.astype(ct), np.zeros(plan.pad, ct)])
     n_out = -(-len(x) * plan.up // plan.down)
-    return _cast_out(_filter(plan, xp, 0, n_out, 0), x.dtype)
+    return _cast_out(plan.filter(xp, 0, n_out, 0), x.dtype)
 
 
 class Resampler:
@@ -497,12 +601,13 @@ class Resampler:
     sample whose filter window is complete, so the latency is the filter's
     half-length (1.4 ms for 48k->24k, 4.3 ms for 24k->8k). ``flush`` emits
     the tail and resets the object for a new stream. All chunks of one
-    stream must share a dtype.
+    stream must share a dtype. Rates outside ``SAMPLE_RATES`` raise
+    ``ValueError``; any pair inside it needs at most a few MB.
     """
 
     def __init__(self, src_rate: int, dst_rate: int) -> None:
-        self.src_rate = _check_rate(src_rate, "Resampler src_rate")
-        self.dst_rate = _check_rate(dst_rate, "Resampler dst_rate")
+        self.src_rate = check_sample_rate(src_rate, "Resampler src_rate")
+        self.dst_rate = check_sample_rate(dst_rate, "Resampler dst_rate")
         self._plan = _plan(self.src_rate, self.dst_rate) if self.src_rate != self.dst_rate else None
         self._reset()
 
@@ -546,9 +651,9 @@ class Resampler:
     def _emit(self, end: int) -> np.ndarray:
         if end <= self._emitted:
             return np.zeros(0, np.int16 if self._dtype is None else self._dtype)
-        y = _filter(self._plan, self._buf, self._emitted, end, self._origin)
+        y = self._plan.filter(self._buf, self._emitted, end, self._origin)
         self._emitted = end
-        keep = (end // self._plan.row_outputs) * self._plan.row_step  # next row's first input
+        keep = self._plan.first_input(end)
         self._buf, self._origin = self._buf[keep - self._origin :], keep
         return _cast_out(y, self._dtype)
 
@@ -589,48 +694,116 @@ def split_frames(pcm: np.ndarray, rate: int, ms: float) -> list[np.ndarray]:
 
 # ---------------------------------------------------------------------------
 # WAV files
+#
+# RIFF is parsed here rather than by ``wave`` so that a header cannot size an
+# allocation (a declared length is read only as far as the file goes), every
+# unsupported header gets its own message, WAVE_FORMAT_EXTENSIBLE and G.711
+# files are read, and the audio of a file whose writer died before updating
+# the sizes is recovered.
+
+_PCM, _ALAW, _MULAW, _EXTENSIBLE = 1, 6, 7, 0xFFFE
+_FORMAT_NAMES = {_PCM: "integer PCM", 3: "IEEE float", _ALAW: "A-law", _MULAW: "mu-law"}
+_RIFF_MAX = 0xFFFFFFFF
 
 
-def _wav_to_pcm16(raw: bytes, width: int) -> np.ndarray:
-    """Interleaved WAV samples of ``width`` bytes to int16 (keep the top 16 bits)."""
-    if width == 1:  # 8-bit WAV is unsigned
+@dataclass(frozen=True)
+class _WavFormat:
+    code: int
+    channels: int
+    rate: int
+    width: int  # bytes per sample
+
+
+def wav_header(rate: int, data_bytes: int) -> bytes:
+    """The 44-byte header of a mono 16-bit PCM WAV file holding ``data_bytes`` of samples.
+
+    Sizes beyond what RIFF can state are clamped to its maximum; ``read_wav``
+    then reads the data chunk to the end of the file.
+    """
+    rate = check_sample_rate(rate, "wav_header rate")
+    data = min(data_bytes, _RIFF_MAX - 36)
+    return struct.pack("<4sI4s4sIHHIIHH4sI", b"RIFF", 36 + data, b"WAVE", b"fmt ", 16, _PCM, 1,
+                       rate, rate * 2, 2, 16, b"data", data)
+
+
+def _not_wav(name: str, why: str) -> ValueError:
+    return ValueError(f"{name}: not a readable PCM WAV file ({why})")
+
+
+def _parse_fmt(body: bytes, name: str) -> _WavFormat:
+    if len(body) < 16:
+        raise _not_wav(name, f"fmt chunk of {len(body)} bytes, expected at least 16")
+    code, channels, rate, _, _, bits = struct.unpack_from("<HHIIHH", body)
+    if code == _EXTENSIBLE and len(body) >= 26:
+        code = int.from_bytes(body[24:26], "little")  # the sub-format GUID starts with the code
+    if code not in (_PCM, _ALAW, _MULAW):
+        kind = _FORMAT_NAMES.get(code, "unsupported")
+        raise _not_wav(name, f"format code {code} ({kind}); integer PCM, A-law or mu-law expected")
+    if not channels:
+        raise _not_wav(name, "0 channels")
+    width = (bits + 7) // 8
+    if not 1 <= width <= 4 or (code != _PCM and width != 1):
+        raise _not_wav(name, f"{bits}-bit {_FORMAT_NAMES[code]} samples")
+    return _WavFormat(code, channels, check_sample_rate(rate, name), width)
+
+
+def _read_riff(f: Any, name: str) -> tuple[_WavFormat, bytes]:
+    """The format and the data bytes (whole frames) of an open WAV file."""
+    head = f.read(12)
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:] != b"WAVE":
+        raise _not_wav(name, "no RIFF WAVE header")
+    riff_end, file_size = 8 + int.from_bytes(head[4:8], "little"), os.fstat(f.fileno()).st_size
+    fmt = None
+    while len(chunk := f.read(8)) == 8:
+        kind, size, start = chunk[:4], int.from_bytes(chunk[4:], "little"), f.tell()
+        if kind == b"fmt ":
+            fmt = _parse_fmt(f.read(min(size, 40)), name)
+        elif kind == b"data" and fmt is not None:
+            # Nothing declared after the data, yet the file is longer: sizes a dead writer left stale.
+            stale = start + size + size % 2 >= riff_end and file_size > riff_end
+            raw = f.read(file_size - start if stale else min(size, file_size - start))
+            return fmt, raw[: len(raw) - len(raw) % (fmt.width * fmt.channels)]
+        f.seek(start + size + size % 2)
+    raise _not_wav(name, "no data chunk" if fmt else "no fmt chunk before the data")
+
+
+def _wav_to_pcm16(raw: bytes, fmt: _WavFormat) -> np.ndarray:
+    """Interleaved WAV samples to int16 (deeper samples keep their top 16 bits)."""
+    if fmt.code != _PCM:
+        return (alaw_decode if fmt.code == _ALAW else mulaw_decode)(raw)
+    if fmt.width == 1:  # 8-bit WAV is unsigned
         return ((np.frombuffer(raw, np.uint8).astype(np.int16) - 128) << 8).astype(np.int16)
-    samples = np.frombuffer(raw, np.uint8).reshape(-1, width)
-    # wave hands out native byte order; the top two bytes are the int16 value.
-    top = samples[:, width - 2 :] if sys.byteorder == "little" else samples[:, :2]
-    return np.ascontiguousarray(top).view(np.int16).ravel()
+    samples = np.frombuffer(raw, np.uint8).reshape(-1, fmt.width)
+    top = np.ascontiguousarray(samples[:, fmt.width - 2 :])  # little-endian: the top two bytes
+    return top.view(_LE_I16).ravel().astype(np.int16)
 
 
 def read_wav(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:
-    """Read a PCM WAV file as (int16 mono samples, sample rate).
+    """Read a WAV file as (int16 mono samples, sample rate).
 
-    8-, 16-, 24- and 32-bit integer PCM are converted to 16 bits (deeper
-    samples are truncated to their top 16 bits); several channels are
-    averaged and rounded to nearest. Python 3.11's ``wave`` reads only plain
-    PCM, not WAVE_FORMAT_EXTENSIBLE headers. A file that is not integer PCM
-    WAV raises ``ValueError`` naming the file (a missing file raises
+    8-, 16-, 24- and 32-bit integer PCM (plain or WAVE_FORMAT_EXTENSIBLE) and
+    G.711 A-law and mu-law are converted to 16 bits (deeper samples are
+    truncated to their top 16 bits); several channels are averaged and rounded
+    to nearest. A declared length beyond the end of the file reads what the
+    file holds, and so does a last data chunk whose sizes were not updated as
+    the file grew (its writer died); a truncated last frame is dropped. Any
+    other file, and a sample rate outside ``SAMPLE_RATES``, raises
+    ``ValueError`` whose message starts with the path (a missing file raises
     ``FileNotFoundError``).
     """
-    try:
-        with wave.open(os.fspath(path), "rb") as w:
-            channels, width, rate = w.getnchannels(), w.getsampwidth(), w.getframerate()
-            raw = w.readframes(w.getnframes())
-    except (wave.Error, EOFError) as exc:
-        raise ValueError(f"{os.fspath(path)}: not a readable PCM WAV file ({exc})") from None
-    raw = raw[: len(raw) - len(raw) % (width * channels)]  # drop a truncated last frame
-    pcm = _wav_to_pcm16(raw, width)
-    if channels > 1:
-        pcm = np.rint(pcm.reshape(-1, channels).mean(axis=1)).astype(np.int16)
-    return pcm, rate
+    name = os.fspath(path)
+    with open(name, "rb") as f:
+        fmt, raw = _read_riff(f, name)
+    pcm = _wav_to_pcm16(raw, fmt)
+    if fmt.channels > 1:
+        pcm = np.rint(pcm.reshape(-1, fmt.channels).mean(axis=1)).astype(np.int16)
+    return pcm, fmt.rate
 
 
 def write_wav(path: str | os.PathLike[str], pcm16: np.ndarray, rate: int) -> None:
     """Write 1-D int16 samples as a mono 16-bit PCM WAV file."""
-    pcm = _as_pcm16(pcm16, "write_wav").astype(np.int16, copy=False)  # wave wants native order
-    rate = _check_rate(rate, "write_wav rate")
-    # The file is opened first: wave.open(path) on a bad path leaves a half-built object behind.
-    with open(path, "wb") as f, wave.open(f, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(pcm.tobytes())
+    pcm = _as_pcm16(pcm16, "write_wav")
+    header = wav_header(check_sample_rate(rate, "write_wav rate"), pcm.nbytes)
+    with open(path, "wb") as f:
+        f.write(header)
+        f.write(pcm.data)

@@ -11,6 +11,7 @@ import os
 import sys
 from typing import Any, Callable, TextIO
 
+from . import server_errors
 from .redact import Secrets
 
 LINE_LIMIT = 2000  # characters of one line shown; the rest is cut with a marker
@@ -51,8 +52,10 @@ class Console:
     are replaced by ``[redacted]``), whatever the server sent.
     """
 
-    def __init__(self, out: TextIO | None = None, color: bool | None = None, secrets: Secrets | None = None):
+    def __init__(self, out: TextIO | None = None, color: bool | None = None, secrets: Secrets | None = None,
+                 verbose: bool = False):
         self.out = out if out is not None else sys.stdout
+        self.verbose = verbose
         self.secrets = secrets if secrets is not None else Secrets()
         if color is None:
             color = self.out.isatty() and "NO_COLOR" not in os.environ
@@ -75,6 +78,12 @@ class Console:
             "TurnDone": self._turn_done,
             "ToolsListed": self._tools_listed,
             "TranscriptionFailed": lambda n: self._line("error", f"! transcription failed: {n.message}"),
+            "Retrying": lambda n: self._line("note", f"[{n.cause}: trying again in {n.after_ms / 1000:.1f} s "
+                                                     f"({n.attempt} of {server_errors.MAX_RETRIES})]"),
+            "RequestUnanswered": lambda n: self._line("error", f"warning: no answer to our response.create after "
+                                                               f"{n.waited_ms / 1000:.0f} s; going on"),
+            "InputTimeout": lambda n: self._line("note", "[the server heard nothing for its idle timeout]"),
+            "RateLimits": self._rate_limits,
         }
 
     def show(self, notice: Any) -> None:
@@ -178,13 +187,21 @@ class Console:
 
     def _server_error(self, n: Any) -> None:
         cause = f" (caused by our {n.client_event_type})" if n.client_event_type else ""
-        self._line("error", f"! server error {n.code or n.type}: {n.message}{cause}")
+        if n.severity == "benign":
+            self._line("note", f"[server: {n.code or n.type}: {n.message}{cause}]")
+        else:
+            self._line("error", f"! server error {n.code or n.type}: {n.message}{cause}")
 
     def _turn_done(self, n: Any) -> None:
         stats = n.stats
         if stats.status not in (None, "completed"):
-            reason = f": {stats.reason}" if getattr(stats, "reason", None) else ""
-            self._line("note", f"[response {stats.status}{reason}]")
+            details = ", ".join(str(x) for x in (stats.reason, stats.error) if x)
+            self._line("error" if stats.status == "failed" else "note",
+                       f"[response {stats.status}{': ' + details if details else ''}]")
+
+    def _rate_limits(self, n: Any) -> None:
+        if self.verbose:
+            self._line("note", f"[rate limits: {format_rate_limits(n.limits)}]")
 
     # -- output ----------------------------------------------------------------
 
@@ -240,4 +257,18 @@ def summary_lines(session: Any) -> list[str]:
     )
     latencies = [f"{i}: {t.latency_ms:.0f} ms" for i, t in enumerate(turns, 1) if t.latency_ms is not None]
     lines.append("latency to first audio: " + (", ".join(latencies) if latencies else "n/a"))
+    limits = getattr(session, "rate_limits", None)
+    if limits:
+        rows = tuple((getattr(x, "name", None) or "?", getattr(x, "remaining", None), getattr(x, "limit", None),
+                      getattr(x, "reset_seconds", None)) for x in limits)
+        lines.append(f"rate limits: {format_rate_limits(rows)}")
     return lines
+
+
+def format_rate_limits(limits: Any) -> str:
+    """``requests 99/100 (reset 1.0 s), tokens ...`` from ``(name, remaining, limit, reset_seconds)`` rows."""
+    def one(name: Any, remaining: Any, limit: Any, reset: Any) -> str:
+        reset_text = f" (reset {reset:.1f} s)" if isinstance(reset, (int, float)) else ""
+        return f"{name} {remaining if remaining is not None else '?'}/{limit if limit is not None else '?'}{reset_text}"
+
+    return ", ".join(one(*row) for row in limits)

@@ -56,14 +56,15 @@ from __future__ import annotations
 
 import difflib
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import orjson
 
 from rtproto.codec import WireFormat
-from rtproto.transcript import RAW_FRAME_TYPE, Transcript
+from rtproto.transcript import RAW_FRAME_TYPE, Line, Transcript, iter_transcript
 
 __all__ = [
     "DiffOptions",
@@ -71,8 +72,10 @@ __all__ = [
     "ResponseTrace",
     "Step",
     "Turn",
+    "diff_files",
     "diff_transcripts",
     "normalize",
+    "normalized",
     "segment",
 ]
 
@@ -156,21 +159,28 @@ def _renames(api: str) -> Mapping[str, str]:
 
 def normalize(transcript: Transcript) -> list[Step]:
     """The transcript's lines as :class:`Step` s: GA names, positional ids, audio as durations."""
-    renames = _renames(transcript.api)
-    ids, formats, steps = IdMap(), _Formats(), []
-    for index, line in enumerate(transcript.lines):
+    return list(normalized(transcript.api, transcript.lines))
+
+
+def normalized(api: str, lines: Iterable[Line]) -> Iterator[Step]:
+    """:func:`normalize` as a stream: one :class:`Step` per line, as the lines come."""
+    renames = _renames(api)
+    ids, formats = IdMap(), _Formats()
+    for index, line in enumerate(lines):
         wire_type = line.event.get("type", "")
         ga_type = renames.get(wire_type, wire_type)
         if line.dir != "local":
             _track_formats(line.event, formats)
         default = formats.input if ga_type in _INPUT_AUDIO_TYPES else formats.output
         event = line.event
-        if line.dir == "server":  # server event ids are unique per event: they carry nothing
+        if line.dir == "server" or ga_type in _INPUT_AUDIO_TYPES:
+            # Server event ids are unique per event, and so are the ids of audio
+            # appends (nothing refers to them): they carry nothing, and keeping
+            # them would grow the id map with the length of the recording.
             event = {k: v for k, v in event.items() if k != "event_id"}
         body = _Normalizer(ids, formats, ga_type).value(event, None, default)
         body["type"] = ga_type
-        steps.append(Step(index, line.lineno, line.t, line.dir, ga_type, wire_type, body, line.event))
-    return steps
+        yield Step(index, line.lineno, line.t, line.dir, ga_type, wire_type, body, line.event)
 
 
 @dataclass
@@ -241,10 +251,20 @@ class ResponseTrace:
     id: str
     created_by: str  # "client" (a response.create preceded it) or "server"
     after_tool: str | None  # "function" / "mcp" when the previous response in the turn called a tool
-    steps: list[Step] = field(default_factory=list)
+    types: list[str] = field(default_factory=list)  # its event types in order, streaming deltas left out
     status: str | None = None
     reason: str | None = None
     output: list[dict[str, Any]] = field(default_factory=list)
+    audio_total_ms: float = 0.0
+
+    def add(self, step: Step) -> None:
+        """Take in one of its events (only what the comparison needs is kept)."""
+        if step.type == _AUDIO_DELTA:
+            delta = step.body.get("delta")
+            if isinstance(delta, dict):
+                self.audio_total_ms += delta["audio_ms"]
+        if not step.type.endswith(".delta"):
+            self.types.append(step.type)
 
     @property
     def done(self) -> bool:
@@ -253,7 +273,7 @@ class ResponseTrace:
 
     def sequence(self, leave_out: frozenset[str] = frozenset()) -> list[str]:
         """Its event types in order, without streaming deltas and ``leave_out``."""
-        return [s.type for s in self.steps if not s.type.endswith(".delta") and s.type not in leave_out]
+        return [kind for kind in self.types if kind not in leave_out]
 
     def output_kinds(self) -> list[str]:
         """The ``type`` (``message`` with its role) of each output item."""
@@ -261,8 +281,7 @@ class ResponseTrace:
 
     def audio_ms(self) -> float:
         """Output audio duration of this response, in ms."""
-        deltas = (s.body.get("delta") for s in self.steps if s.type == _AUDIO_DELTA)
-        return round(sum(d["audio_ms"] for d in deltas if isinstance(d, dict)), 1)
+        return round(self.audio_total_ms, 1)
 
 
 @dataclass
@@ -271,9 +290,25 @@ class Turn:
 
     index: int  # 0 is the setup turn, before any user input
     kind: str  # "setup", "speech", "commit", "text", "timeout"
-    steps: list[Step] = field(default_factory=list)
     responses: list[ResponseTrace] = field(default_factory=list)
     barge_in: bool = False
+    counts: Counter[str] = field(default_factory=Counter)  # wire event types seen, with counts
+    client_facts: set[str] = field(default_factory=set)  # behaviour facts stated by single lines
+    input_end_ms: float | None = None  # end of the user input
+    first_output_ms: float | None = None  # first output audio (or text) after it
+
+    def add(self, step: Step) -> None:
+        """Take in one of its lines (only what the comparison needs is kept)."""
+        if step.dir != "local":
+            self.counts[step.type] += 1
+        fact = _LINE_FACTS.get((step.dir, step.type))
+        if fact is not None and (text := fact(step.raw)) is not None:
+            self.client_facts.add(text)
+        if self.input_end_ms is None:
+            if _is_input_end(step):
+                self.input_end_ms = step.t
+        elif self.first_output_ms is None and step.type in (_AUDIO_DELTA, "response.output_text.delta"):
+            self.first_output_ms = step.t
 
     @property
     def label(self) -> str:
@@ -304,8 +339,11 @@ def _input_kind(step: Step) -> str | None:
     return kind(step.raw) if callable(kind) else kind
 
 
-def segment(steps: Sequence[Step]) -> list[Turn]:
-    """Split normalised steps into turns (turn 0 = setup) holding their responses."""
+def segment(steps: Iterable[Step]) -> list[Turn]:
+    """Split normalised steps into turns (turn 0 = setup) holding their responses.
+
+    The steps may be a stream: turns keep summaries, never the steps themselves.
+    """
     turns = [Turn(0, "setup")]
     active: dict[str, ResponseTrace] = {}
     creates: list[Any] = []  # event_ids of client response.create not yet answered
@@ -315,7 +353,7 @@ def segment(steps: Sequence[Step]) -> list[Turn]:
         if kind is not None and (turn.index == 0 or turn.responses):
             turn = Turn(len(turns), kind, barge_in=any(not r.done for r in active.values()))
             turns.append(turn)
-        turn.steps.append(step)
+        turn.add(step)
         if step.dir == "client" and step.type == "response.create":
             creates.append(step.body.get("event_id"))
         elif step.dir == "server":
@@ -337,11 +375,11 @@ def _track_response(step: Step, turn: Turn, active: dict[str, ResponseTrace], cr
         del creates[:1]
         active[rid] = trace
         turn.responses.append(trace)
-        trace.steps.append(step)
+        trace.add(step)
         return
     trace = _owner(step, active)
     if trace is not None:
-        trace.steps.append(step)
+        trace.add(step)
         if step.type == "response.done":
             _finish(trace, step)
 
@@ -401,8 +439,7 @@ def turn_facts(turn: Turn) -> set[str]:
     facts.add(f"responses: {len(turn.responses)}")
     for number, trace in enumerate(turn.responses, start=1):
         facts |= _response_facts(number, trace)
-    facts |= _client_facts(turn)
-    return facts
+    return facts | turn.client_facts
 
 
 def _response_facts(number: int, trace: ResponseTrace) -> set[str]:
@@ -458,11 +495,6 @@ _LINE_FACTS: dict[tuple[str, str], Callable[[dict[str, Any]], str | None]] = {
 }
 
 
-def _client_facts(turn: Turn) -> set[str]:
-    facts = (_LINE_FACTS[s.dir, s.type](s.raw) for s in turn.steps if (s.dir, s.type) in _LINE_FACTS)
-    return {fact for fact in facts if fact is not None}
-
-
 _INPUT_END = frozenset(
     {"input_audio_buffer.speech_stopped", "input_audio_buffer.commit", "input_audio_buffer.committed", "text.input"}
 )
@@ -470,15 +502,9 @@ _INPUT_END = frozenset(
 
 def turn_latency_ms(turn: Turn) -> float | None:
     """ms from the end of user input (speech_stopped, commit, text) to the first output audio (or text)."""
-    start = first = None
-    for step in turn.steps:
-        if first is None and start is None and _is_input_end(step):
-            start = step.t
-        elif start is not None and first is None and step.type in (_AUDIO_DELTA, "response.output_text.delta"):
-            first = step.t
-    if start is None or first is None:
+    if turn.input_end_ms is None or turn.first_output_ms is None:
         return None
-    return round(first - start, 1)
+    return round(turn.first_output_ms - turn.input_end_ms, 1)
 
 
 def _is_input_end(step: Step) -> bool:
@@ -526,9 +552,13 @@ def shapes(steps: Iterable[Step]) -> dict[str, Shape]:
     """Shape of each wire event type (keyed by GA name), from the recorded events."""
     out: dict[str, Shape] = {}
     for step in steps:
-        if step.dir != "local" and step.type != RAW_FRAME_TYPE:
-            out.setdefault(step.type, Shape()).add(step.raw)
+        _add_shape(out, step)
     return out
+
+
+def _add_shape(out: dict[str, Shape], step: Step) -> None:
+    if step.dir != "local" and step.type != RAW_FRAME_TYPE:
+        out.setdefault(step.type, Shape()).add(step.raw)
 
 
 # ---------------------------------------------------------------------------
@@ -685,22 +715,39 @@ class DiffReport:
 
 @dataclass
 class _Analysis:
-    transcript: Transcript
-    steps: list[Step]
-    turns: list[Turn]
+    # One side, summarised in one pass over its lines.
+    header: dict[str, Any]
+    path: str
+    turns: list[Turn] = field(default_factory=list)
+    shapes: dict[str, Shape] = field(default_factory=dict)
+    renamed: Counter[tuple[str, str]] = field(default_factory=Counter)  # (wire type, GA type) of renamed lines
+    wire_types: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def api(self) -> str:
+        return self.header["api"]
+
+    def watch(self, steps: Iterable[Step]) -> Iterator[Step]:
+        # Counts names and shapes of the steps flowing through to `segment`.
+        for step in steps:
+            self.wire_types[step.wire_type] += 1
+            if step.wire_type != step.type:
+                self.renamed[step.wire_type, step.type] += 1
+            _add_shape(self.shapes, step)
+            yield step
 
 
-def _analyse(transcript: Transcript) -> _Analysis:
-    steps = normalize(transcript)
-    return _Analysis(transcript, steps, segment(steps))
+def _analyse(header: dict[str, Any], path: str, lines: Iterable[Line]) -> _Analysis:
+    analysis = _Analysis(header, path)
+    analysis.turns = segment(analysis.watch(normalized(header["api"], lines)))
+    return analysis
 
 
 def _side(analysis: _Analysis) -> Side:
-    header = analysis.transcript.header
     return Side(
-        path=analysis.transcript.path or "<transcript>",
-        api=analysis.transcript.api,
-        model=header.get("model"),
+        path=analysis.path,
+        api=analysis.api,
+        model=analysis.header.get("model"),
         turns=len(analysis.turns) - 1,
         responses=sum(len(t.responses) for t in analysis.turns),
     )
@@ -708,12 +755,30 @@ def _side(analysis: _Analysis) -> Side:
 
 def diff_transcripts(a: Transcript, b: Transcript, options: DiffOptions | None = None) -> DiffReport:
     """Compare two transcripts (A is the reference, B the other); see the module docstring."""
-    options = options or DiffOptions()
-    left, right = _analyse(a), _analyse(b)
-    versions = _VersionInfo.of(a.api, b.api, options)
+    left = _analyse(a.header, a.path or "<transcript>", a.lines)
+    right = _analyse(b.header, b.path or "<transcript>", b.lines)
+    return _compare(left, right, options or DiffOptions())
+
+
+def diff_files(a: str | os.PathLike[str], b: str | os.PathLike[str], options: DiffOptions | None = None) -> DiffReport:
+    """:func:`diff_transcripts` of two transcript files, each read as a stream.
+
+    Memory grows with the number of turns and responses, not with the files'
+    length. Raises :class:`~rtproto.errors.TranscriptError` or :class:`OSError`
+    for a file that cannot be read as a transcript.
+    """
+    sides = []
+    for path in (os.fspath(a), os.fspath(b)):
+        header, lines = iter_transcript(path)
+        sides.append(_analyse(header, path, lines))
+    return _compare(sides[0], sides[1], options or DiffOptions())
+
+
+def _compare(left: _Analysis, right: _Analysis, options: DiffOptions) -> DiffReport:
+    versions = _VersionInfo.of(left.api, right.api, options)
     report = DiffReport(_side(left), _side(right), versions.cross_api, options)
-    report.renames = _diff_renames(left.steps, right.steps, versions)
-    report.shapes = _diff_shapes(shapes(left.steps), shapes(right.steps), versions)
+    report.renames = _diff_renames(left, right, versions)
+    report.shapes = _diff_shapes(left.shapes, right.shapes, versions)
     for index in range(max(len(left.turns), len(right.turns))):
         turn_a = left.turns[index] if index < len(left.turns) else None
         turn_b = right.turns[index] if index < len(right.turns) else None
@@ -748,20 +813,15 @@ def _version_only_types(api_a: str, api_b: str) -> dict[str, str]:
     return notes
 
 
-def _diff_renames(steps_a: list[Step], steps_b: list[Step], versions: _VersionInfo) -> list[Rename]:
+def _diff_renames(a: _Analysis, b: _Analysis, versions: _VersionInfo) -> list[Rename]:
+    # Each renamed pair, counted on each side under either name.
     if not versions.cross_api:
         return []
-    pairs: dict[tuple[str, str], list[int]] = {}
-    for side, steps in enumerate((steps_a, steps_b)):
-        for step in steps:
-            if step.wire_type != step.type:
-                pairs.setdefault((step.wire_type, step.type), [0, 0])[side] += 1
-    for side, steps in enumerate((steps_a, steps_b)):
-        for step in steps:
-            for beta, ga in pairs:
-                if step.wire_type == ga:
-                    pairs[beta, ga][side] += 1
-    return [Rename(beta, ga, n[0], n[1], versions.counts) for (beta, ga), n in sorted(pairs.items())]
+    pairs = sorted(a.renamed.keys() | b.renamed.keys())
+    return [
+        Rename(beta, ga, a.renamed[beta, ga] + a.wire_types[ga], b.renamed[beta, ga] + b.wire_types[ga], versions.counts)
+        for beta, ga in pairs
+    ]
 
 
 def _diff_shapes(a: dict[str, Shape], b: dict[str, Shape], versions: _VersionInfo) -> list[ShapeChange]:
@@ -826,8 +886,7 @@ def _diff_turn(
 
 
 def _diff_presence(a: Turn, b: Turn, versions: _VersionInfo) -> list[Presence]:
-    count_a = Counter(s.type for s in a.steps if s.dir != "local")
-    count_b = Counter(s.type for s in b.steps if s.dir != "local")
+    count_a, count_b = a.counts, b.counts
     out = []
     for etype in sorted(count_a.keys() ^ count_b.keys()):
         note = versions.only_in.get(etype, "")

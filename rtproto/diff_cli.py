@@ -7,9 +7,8 @@ import os
 import sys
 from collections.abc import Sequence
 
-from rtproto.diff import DiffOptions, DiffReport, Presence, TurnDiff, diff_transcripts
+from rtproto.diff import DiffOptions, DiffReport, Presence, TurnDiff, diff_files
 from rtproto.errors import TranscriptError
-from rtproto.transcript import Transcript, read_transcript
 
 _COLORS = {"-": "31", "+": "32", "~": "33", "info": "2", "head": "1", "bad": "1;31", "good": "1;32"}
 
@@ -195,13 +194,6 @@ def _use_color(choice: str) -> bool:
     return sys.stdout.isatty() and "NO_COLOR" not in os.environ
 
 
-def _load(path: str) -> Transcript:
-    try:
-        return read_transcript(path)
-    except OSError as exc:
-        raise TranscriptError(f"cannot read {path}: {exc.strerror or exc}") from None
-
-
 def cli_diff(argv: Sequence[str] | None = None) -> int:
     """``diff A B``: print the report; return 0 (equivalent), 1 (different) or 2 (bad input)."""
     parser = _parser()
@@ -210,14 +202,16 @@ def cli_diff(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:
         return 0 if exc.code == 0 else 2
     if args.latency_threshold_ms is not None and args.latency_threshold_ms < 0:
-        print("rtproto diff: --latency-threshold-ms must be >= 0", file=sys.stderr)
+        print("error: --latency-threshold-ms must be >= 0", file=sys.stderr)
         return 2
     try:
-        a, b = _load(args.a), _load(args.b)
+        report = diff_files(args.a, args.b, DiffOptions(args.latency_threshold_ms, args.strict_api))
     except TranscriptError as exc:
-        print(f"rtproto diff: {exc}", file=sys.stderr)
+        print(f"error: {exc}", file=sys.stderr)
         return 2
-    report = diff_transcripts(a, b, DiffOptions(args.latency_threshold_ms, args.strict_api))
+    except OSError as exc:
+        print(f"error: cannot read {exc.filename}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     sys.stdout.write(report.to_json() + "\n" if args.json else render_diff(report, _use_color(args.color)))
     return 0 if report.equivalent else 1
 

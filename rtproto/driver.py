@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Awaitable, Callable, Protocol
 
 from . import codec, events
-from .actions import AskApproval, CallFunction, ClearPlayback, Send
-from .errors import ConnectionClosed
+from .actions import AskApproval, CallFunction, ClearPlayback, EndConversation, Send
+from .errors import ConnectionClosed, ServerRefused
 from .policy import TIMEOUT_REASON
 from .session import Session
 
@@ -76,9 +76,10 @@ class Driver:
 
     def __post_init__(self) -> None:
         self._origin = self.clock()
-        self._out_format = codec.WireFormat.from_ga(None)
         self._cleared: set[tuple[str, int]] = set()
-        self._resamplers: dict[tuple[str, int], codec.Resampler] = {}
+        self._decoders: dict[tuple[str, int], tuple[codec.WireFormat, codec.Resampler | None] | None] = {}
+        self._deadline_changed = asyncio.Event()  # for the timer: the core's deadline may have moved
+        self._progress = asyncio.Event()  # for waiters on the core's state: outputs were applied
         self._background: set[asyncio.Task] = set()
         self._failed: asyncio.Future[None] | None = None  # set by run()
 
@@ -96,7 +97,7 @@ class Driver:
         self._failed = asyncio.get_running_loop().create_future()
         await self.apply(self.session.start(session_config, now_ms=self.now_ms()))
         receiver = asyncio.create_task(self._receive_loop(), name="rtproto-receive")
-        helpers = []
+        helpers = [asyncio.create_task(self._timer_loop(), name="rtproto-timer")]
         if self.source is not None:
             helpers.append(asyncio.create_task(self._microphone_loop(), name="rtproto-mic"))
         if text_lines is not None:
@@ -131,16 +132,23 @@ class Driver:
 
     async def _drain(self) -> None:
         try:
-            await asyncio.wait_for(self.sink.drain(), self.drain_timeout)
+            async with asyncio.timeout(self.drain_timeout):
+                await self.sink.drain()
         except TimeoutError:
             self.display.warn(f"audio still queued after {self.drain_timeout:.0f} s was dropped")
             self.sink.clear()
 
     async def _settle(self, limit_s: float = 60.0) -> None:
         """After the last typed line: wait for the running response and pending tools to finish."""
-        deadline = self.clock() + limit_s
-        while self.clock() < deadline and (self.session.busy or self._background):
-            await asyncio.sleep(0.05)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(limit_s):
+                await self._until(lambda: not (self.session.busy or self._background))
+
+    async def _until(self, condition: Callable[[], bool]) -> None:
+        # Waits on the core's progress, not on a clock: the condition is read after each change.
+        while not condition():
+            self._progress.clear()
+            await self._progress.wait()
 
     # -- inbound -------------------------------------------------------------
 
@@ -158,8 +166,9 @@ class Driver:
             self.display.warn(f"skipped a malformed server frame: {exc}")
 
         def on_event(_raw: bytes, event: Any) -> None:
-            self._observe(event)
             outputs = self.session.receive(event, now_ms=self.now_ms())
+            if type(event) is events.ResponseOutputAudioDelta:
+                self._play(event)
             if outputs:
                 outbox.put_nowait(outputs)
 
@@ -174,31 +183,51 @@ class Driver:
         while (outputs := await outbox.get()) is not None:
             await self.apply(outputs)
 
-    def _observe(self, event: Any) -> None:
-        """The I/O side of an event: play audio, learn the output format."""
-        if isinstance(event, events.ResponseOutputAudioDelta):
-            key = (event.item_id, event.content_index)
-            if key not in self._cleared:
-                try:
-                    pcm = codec.decode_audio(event.delta, self._out_format)
-                except ValueError as exc:
-                    self.display.warn(f"skipped an audio delta of {event.item_id}: {exc}")
-                    return
-                if self._out_format.rate != self.sink.rate:
-                    pcm = self._resampler(key).process(pcm)
-                self.sink.play(event.item_id, event.content_index, pcm)
-        elif isinstance(event, (events.SessionCreated, events.SessionUpdated)):
-            try:
-                self._out_format = _output_format(event.session, self._out_format)
-            except ValueError as exc:
-                self.display.warn(f"ignored the server's output audio format ({exc}); "
-                                  f"playing {self._out_format.encoding} at {self._out_format.rate} Hz")
+    def _play(self, event: events.ResponseOutputAudioDelta) -> None:
+        """Decode an audio delta in the format the core counts it in, and play it."""
+        key = (event.item_id, event.content_index)
+        if key in self._cleared:
+            return
+        decoder = self._decoder(key)
+        try:
+            if decoder is None:
+                raise ValueError("its audio format cannot be played")
+            wire, resampler = decoder
+            pcm = codec.decode_audio(event.delta, wire)
+        except ValueError as exc:
+            self.display.warn(f"skipped an audio delta of {event.item_id}: {exc}")
+            return
+        self.sink.play(event.item_id, event.content_index, resampler.process(pcm) if resampler else pcm)
 
-    def _resampler(self, key: tuple[str, int]) -> codec.Resampler:
-        # One streaming resampler per content part: no clicks at delta edges.
-        if key not in self._resamplers:
-            self._resamplers[key] = codec.Resampler(self._out_format.rate, self.sink.rate)
-        return self._resamplers[key]
+    def _decoder(self, key: tuple[str, int]) -> tuple[codec.WireFormat, codec.Resampler | None] | None:
+        # One per content part: its format (the core's), and a streaming resampler to the
+        # sink's rate (no clicks at delta edges); None when the format cannot be played.
+        if key not in self._decoders:
+            fmt = self.session.output_format(*key)
+            try:
+                wire = codec.WireFormat.from_ga(None if fmt is None else events.to_dict(fmt))
+            except ValueError:
+                self._decoders[key] = None
+            else:
+                resampler = codec.Resampler(wire.rate, self.sink.rate) if wire.rate != self.sink.rate else None
+                self._decoders[key] = (wire, resampler)
+        return self._decoders[key]
+
+    async def _timer_loop(self) -> None:
+        # Wakes the core at its deadline (a retry to send, a request to give up on).
+        while True:
+            self._deadline_changed.clear()
+            deadline = self.session.deadline_ms
+            wait = None if deadline is None else (deadline - self.now_ms()) / 1000.0
+            if wait is None or wait > 0:
+                with contextlib.suppress(TimeoutError):  # asyncio.timeout, not wait_for: never swallows a cancel
+                    async with asyncio.timeout(wait):
+                        await self._deadline_changed.wait()
+                continue
+            outputs = self.session.tick(self.now_ms())
+            await self.apply(outputs)
+            if not outputs:  # nothing was due after all: wait for the core to change
+                await self._deadline_changed.wait()
 
     # -- outbound ------------------------------------------------------------
 
@@ -219,11 +248,12 @@ class Driver:
             await self.apply(self.session.send_text(text, now_ms=self.now_ms()))
 
     async def _wait_idle(self) -> None:
-        while self.session.busy:
-            await asyncio.sleep(0.02)
+        await self._until(lambda: not self.session.busy)
 
     async def apply(self, outputs: list[Any]) -> None:
         """Perform the core's actions in order; show its notices."""
+        self._deadline_changed.set()
+        self._progress.set()
         for output in outputs:
             match output:
                 case Send(event=event):
@@ -234,6 +264,8 @@ class Driver:
                     self._spawn(self._ask_approval(request))
                 case CallFunction(call_id=call_id, name=name, arguments=arguments):
                     self._spawn(self._call_function(call_id, name, arguments))
+                case EndConversation(message=message):
+                    raise ServerRefused(message)
                 case _:
                     self.display.show(output)
 
@@ -277,6 +309,7 @@ class Driver:
 
     def _finished(self, task: asyncio.Task) -> None:
         self._background.discard(task)
+        self._progress.set()
         self._report_failure(task)
 
     def _report_failure(self, task: asyncio.Task) -> None:
@@ -312,21 +345,6 @@ async def run_tool(function: Callable[..., Any], arguments: str) -> tuple[str, b
     except Exception as exc:  # a tool's failure is reported to the model, not raised
         return json.dumps({"error": f"{type(exc).__name__}: {exc}"}), True
     return (result if isinstance(result, str) else json.dumps(result, default=str)), False
-
-
-def _output_format(session: Any, current: codec.WireFormat) -> codec.WireFormat:
-    fmt = _path(session, "audio", "output", "format")
-    if fmt is None:
-        return current
-    return codec.WireFormat.from_ga(events.to_dict(fmt) if not isinstance(fmt, dict) else fmt)
-
-
-def _path(obj: Any, *names: str) -> Any:
-    for name in names:
-        obj = getattr(obj, name, None)
-        if obj is None or obj is events.UNSET:
-            return None
-    return obj
 
 
 @contextlib.asynccontextmanager

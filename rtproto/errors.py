@@ -9,7 +9,8 @@
     ├── TranscriptError (ValueError)   a bad transcript line (carries the line number)
     ├── TransportError                 the websocket connection failed
     │   ├── AuthenticationError        the handshake was refused with 401/403
-    │   └── ConnectionClosed           the peer closed the socket (code, reason)
+    │   ├── ConnectionClosed           the peer closed the socket (code, reason)
+    │   └── ServerRefused              a fatal server error: no later request can succeed
     ├── AudioDeviceError               PortAudio missing, no device, bad device
     └── UsageError                     the command line or its config file asks the impossible
 """
@@ -58,6 +59,10 @@ class TransportError(RtprotoError):
 
 class AuthenticationError(TransportError):
     """The server refused the handshake with 401 or 403 (the key is never shown)."""
+
+
+class ServerRefused(TransportError):
+    """The server answered with a fatal error (a bad key, no quota, an unknown model)."""
 
 
 class ConnectionClosed(TransportError):

@@ -13,9 +13,12 @@ session's ``_emit``, ``_flush`` and ``_first``):
   its approval request is a :class:`~rtproto.actions.PolicyViolation` and
   cancels its response once; a completed call (``output`` or ``error``) owes
   the follow-up ``response.create``, unless it was a violation;
-* a ``function_call`` of a registered name becomes a
-  :class:`~rtproto.actions.CallFunction`; an unknown name is answered at once
-  with an error output. Outputs owe the follow-up ``response.create``.
+* a ``function_call`` runs only when its item is ``completed`` and its
+  response completed too (it is held until ``response.done``): a registered
+  name becomes a :class:`~rtproto.actions.CallFunction`, an unknown name is
+  answered with an error output, and outputs owe the follow-up
+  ``response.create``. A call cut off (an ``incomplete`` item, a cancelled or
+  failed response) is shown, never run and never answered.
 """
 
 from __future__ import annotations
@@ -30,10 +33,10 @@ from rtproto.actions import (
     ToolsListed,
 )
 from rtproto.errors import LocalProtocolError
+from rtproto.lifecycle import SlotState
 from rtproto.events import (
     UNSET, ConversationItemCreate, FunctionCall, FunctionCallOutput, McpApprovalRequest, McpApprovalResponse, McpCall,
-    McpListTools, McpListToolsFailed, ResponseCancel, ResponseFunctionCallArgumentsDone,
-    ResponseMcpCallArgumentsDone,
+    McpListTools, McpListToolsFailed, ResponseCancel, ResponseMcpCallArgumentsDone,
 )
 
 __all__ = ["TIMEOUT_REASON", "Decision", "ToolPolicy", "ToolRules"]
@@ -114,6 +117,7 @@ class ToolRules:
         self._answered: set[str] = set()
         self._approved: set[str] = set()  # approval requests a person said yes to
         self._calls: dict[str, ToolCall] = {}  # function calls waiting for their result
+        self._held: dict[str, list[ToolCall]] = {}  # completed calls waiting for their response's done
         self._returned: set[str] = set()
         self._violating: set[str] = set()
         self._approval_count = 0
@@ -165,24 +169,25 @@ class ToolRules:
     def _answer(self, request: McpApprovalRequest, approve: bool, reason: str | None, by: str,
                 now_ms: float) -> list[Output]:
         self._approval_count += 1
-        if approve and by == "person":
-            self._approved.add(request.id)
         response = McpApprovalResponse(id=f"mcpr_{self._approval_count}", approval_request_id=request.id,
                                        approve=approve, reason=UNSET if reason is None else reason)
         sent = self._emit(ConversationItemCreate(item=response), now_ms)
         answered = ApprovalAnswered(request.id, request.name, approve, reason, by)  # type: ignore[arg-type]
         return [sent, answered] + self._flush(now_ms)
 
-    def _function_call(self, call_id: str, name: str, arguments: str, item_id: str | None,
-                       now_ms: float) -> list[Output]:
-        if not self._first("call", call_id):
-            return []
-        call = ToolCall("function", item_id, call_id, None, name, arguments)
-        if name in self.function_tools:
-            self._calls[call_id] = call
-            return [CallFunction(call_id, name, arguments), call]
-        error = json.dumps({"error": f"unknown function tool {name!r}"})
-        return [call, *self._function_output(call, error, True, now_ms)]
+    def _run_function(self, call: ToolCall, now_ms: float) -> list[Output]:
+        if call.name in self.function_tools:
+            self._calls[call.call_id] = call  # type: ignore[index]
+            return [CallFunction(call.call_id, call.name, call.arguments)]  # type: ignore[arg-type]
+        error = json.dumps({"error": f"unknown function tool {call.name!r}"})
+        return self._function_output(call, error, True, now_ms)
+
+    def _release_calls(self, response_id: str | None, status: str | None, now_ms: float) -> list[Output]:
+        # At a response's done: its completed calls run if it completed, else are reported not run.
+        out: list[Output] = []
+        for call in self._held.pop(response_id, []) if response_id else []:
+            out += self._run_function(call, now_ms) if status == "completed" else [_not_run(call, f"response {status}")]
+        return out
 
     def _function_output(self, call: ToolCall, output: str, is_error: bool, now_ms: float) -> list[Output]:
         notice = self._function_notice(call, output, is_error)
@@ -194,7 +199,7 @@ class ToolRules:
         return ToolResult("function", call.item_id, call.call_id, call.name, None if is_error else output, error)
 
     def _cancel(self, response_id: str | None, now_ms: float) -> list[Output]:
-        if response_id is None or response_id != self._active or response_id in self._cancelled:
+        if response_id is None or response_id != self._slot.response_id or self._slot.state is not SlotState.ACTIVE:
             return []
         return [self._emit(ResponseCancel(response_id=response_id), now_ms)]
 
@@ -236,18 +241,22 @@ class ToolRules:
     def _see_function_call(self, item: FunctionCall, done: bool, response_id: str | None,
                            now_ms: float) -> list[Output]:
         call_id = _value(item, "call_id")
-        if not done or call_id is None:
+        if not done or call_id is None or not self._first("call", call_id):
             return []
-        return self._function_call(call_id, item.name, item.arguments, _value(item, "id"), now_ms)
+        call = ToolCall("function", _value(item, "id"), call_id, None, item.name, item.arguments)
+        status = _value(item, "status")
+        if status not in (None, "completed"):
+            return [call, _not_run(call, f"the call is {status}")]
+        if response_id is None or response_id not in self._responses or self._responses[response_id].done:
+            return [call, *self._run_function(call, now_ms)]
+        self._held.setdefault(response_id, []).append(call)
+        return [call]
 
     def _see_tools(self, item: McpListTools, done: bool, response_id: str | None, now_ms: float) -> list[Output]:
         item_id = _value(item, "id") or ""
         if not done or not self._first("tools", item_id):
             return []
         return [ToolsListed(item_id, item.server_label, tuple(tool.name for tool in item.tools))]
-
-    def _on_function_arguments_done(self, event: ResponseFunctionCallArgumentsDone, now_ms: float) -> list[Output]:
-        return self._function_call(event.call_id, event.name, event.arguments, event.item_id, now_ms)
 
     def _on_mcp_arguments_done(self, event: ResponseMcpCallArgumentsDone, now_ms: float) -> list[Output]:
         item = self._items.get(event.item_id)
@@ -264,6 +273,8 @@ class ToolRules:
         if isinstance(item, McpApprovalResponse):
             self._approvals.pop(item.approval_request_id, None)
             self._answered.add(item.approval_request_id)
+            if item.approve:  # the app's own answer: a person's, as far as the core can tell
+                self._approved.add(item.approval_request_id)
             self._followup = True
         elif isinstance(item, FunctionCallOutput):
             self._calls.pop(item.call_id, None)
@@ -285,3 +296,8 @@ class ToolRules:
         if isinstance(item, FunctionCallOutput):
             return [self._function_notice(self._calls[item.call_id], item.output, False)]
         return []
+
+
+def _not_run(call: ToolCall, why: str) -> ToolResult:
+    # A call that was cut off: shown, never run and never answered.
+    return ToolResult("function", call.item_id, call.call_id, call.name, None, f"not run: {why}")

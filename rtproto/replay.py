@@ -61,9 +61,9 @@ from rtproto.errors import LocalProtocolError, ProtocolError, RemoteProtocolErro
 from rtproto.events import decode_client, decode_server, to_dict
 from rtproto.policy import ToolPolicy
 from rtproto.session import Session
-from rtproto.transcript import RAW_FRAME_TYPE, Line, Transcript, read_transcript
+from rtproto.transcript import RAW_FRAME_TYPE, Line, Transcript, iter_transcript
 
-__all__ = ["DERIVED_TYPES", "Produced", "Recorded", "ReplayNotice", "ReplayResult", "replay"]
+__all__ = ["DERIVED_TYPES", "Produced", "Recorded", "ReplayNotice", "ReplayResult", "replay", "replay_lines"]
 
 #: Client event types that may be derived (see the module docstring for the exact rule).
 DERIVED_TYPES = frozenset({"response.create", "response.cancel", "conversation.item.truncate",
@@ -124,35 +124,76 @@ def replay(
     policy: ToolPolicy | None = None,
     function_tools: Iterable[str] | None = None,
     strict: bool = True,
+    on_notice: Callable[[ReplayNotice], None] | None = None,
 ) -> ReplayResult:
     """Replay ``transcript`` (or the transcript file at that path) into a fresh session.
 
     ``policy`` defaults to the header's ``"policy": {"allow": [...], "ask": [...]}``
-    (none: allow everything); ``function_tools`` defaults to the function tools of
+    (none: allow every MCP tool the recording names, as a recording made without
+    a policy did); ``function_tools`` defaults to the function tools of
     the recorded ``session.update`` events. ``strict`` makes server misbehaviour a
     mismatch (the event is skipped) instead of a ``ProtocolViolation`` notice.
-    Only GA transcripts can be replayed for now (:class:`TranscriptError` otherwise).
+    ``on_notice``, when given, receives each notice as it is produced instead of
+    :attr:`ReplayResult.notices` keeping it. A file is read as a stream (twice
+    when ``function_tools`` is not given), so memory does not grow with its
+    length. Only GA transcripts can be replayed for now (:class:`TranscriptError` otherwise).
     """
-    if not isinstance(transcript, Transcript):
-        transcript = read_transcript(transcript)
-    if transcript.api != "ga":
-        raise TranscriptError(f"replay supports GA transcripts only, this one has api {transcript.api!r}",
-                              line=1, path=transcript.path)
+    if isinstance(transcript, Transcript):
+        header, path, lines = transcript.header, transcript.path, lambda: iter(transcript.lines)
+    else:
+        path = os.fspath(transcript)
+        header, first = iter_transcript(path)
+        first.close()
+        lines = lambda: iter_transcript(path)[1]  # noqa: E731 - a second read of the file
+    return replay_lines(header, lines, path=path, policy=policy, function_tools=function_tools,
+                        strict=strict, on_notice=on_notice)
+
+
+def replay_lines(
+    header: dict[str, Any],
+    lines: Callable[[], Iterable[Line]],
+    *,
+    path: str | None = None,
+    policy: ToolPolicy | None = None,
+    function_tools: Iterable[str] | None = None,
+    strict: bool = True,
+    on_notice: Callable[[ReplayNotice], None] | None = None,
+) -> ReplayResult:
+    """:func:`replay` of a header and a source of its lines (``lines()`` iterates
+    them from the start; it is called twice when ``function_tools`` is not given)."""
+    api = header.get("api")
+    if api != "ga":
+        raise TranscriptError(f"replay supports GA transcripts only, this one has api {api!r}", line=1, path=path)
     if policy is None:
-        policy = _header_policy(transcript)
-    if function_tools is None:
-        function_tools = recorded_function_tools(transcript)
-    run = _Replayer(transcript, Session(policy=policy, function_tools=function_tools, strict=strict))
-    for line in transcript.lines:
+        policy = _header_policy(header, path)
+    if policy is None or function_tools is None:
+        functions, mcp_tools = _recorded_tools(lines())
+        policy = policy or ToolPolicy(allow=mcp_tools)
+        function_tools = functions if function_tools is None else function_tools
+    run = _Replayer(api, Session(policy=policy, function_tools=function_tools, strict=strict), on_notice)
+    for line in lines():
         run.feed(line)
     run.compare()
     return run.result
 
 
-def recorded_function_tools(transcript: Transcript) -> set[str]:
+def recorded_function_tools(transcript: Transcript | Iterable[Line]) -> set[str]:
     """Names of the function tools declared by the recorded ``session.update`` events."""
-    names = set()
-    for line in transcript.lines:
+    return _recorded_tools(transcript.lines if isinstance(transcript, Transcript) else transcript)[0]
+
+
+_MCP_ITEMS = frozenset({"mcp_call", "mcp_approval_request"})
+
+
+def _recorded_tools(lines: Iterable[Line]) -> tuple[set[str], set[str]]:
+    # (function tools declared by session.update, MCP tools named by the server's items).
+    names: set[str] = set()
+    mcp: set[str] = set()
+    for line in lines:
+        if line.dir == "server":
+            item = line.event.get("item")
+            if isinstance(item, dict) and item.get("type") in _MCP_ITEMS and isinstance(item.get("name"), str):
+                mcp.add(item["name"])
         if line.dir != "client" or line.type != "session.update":
             continue
         session = line.event.get("session")
@@ -160,26 +201,27 @@ def recorded_function_tools(transcript: Transcript) -> set[str]:
         for tool in tools if isinstance(tools, list) else ():
             if isinstance(tool, dict) and tool.get("type") in (None, "function") and isinstance(tool.get("name"), str):
                 names.add(tool["name"])
-    return names
+    return names, mcp
 
 
-def _header_policy(transcript: Transcript) -> ToolPolicy | None:
-    data = transcript.header.get("policy")
+def _header_policy(header: dict[str, Any], path: str | None) -> ToolPolicy | None:
+    data = header.get("policy")
     if data is None:
         return None
     try:
         return ToolPolicy.from_dict(data)
     except ValueError as exc:
-        raise TranscriptError(f"header 'policy': {exc}", line=1, path=transcript.path) from None
+        raise TranscriptError(f"header 'policy': {exc}", line=1, path=path) from None
 
 
 class _Replayer:
     # Feeds lines into the session and collects expected, produced and notices.
 
-    def __init__(self, transcript: Transcript, session: Session):
-        self.api = transcript.api
+    def __init__(self, api: str, session: Session, on_notice: Callable[[ReplayNotice], None] | None):
+        self.api = api
         self.session = session
         self.result = ReplayResult([], [], [], [], session)
+        self.notice = on_notice or self.result.notices.append
         self.slot = 0  # server and local lines fed so far
         self.typed: list[str] = []  # text.input texts not yet matched by a recorded item
         self.after_app = False  # the last line (appends aside) was an app-originated client event
@@ -252,13 +294,13 @@ class _Replayer:
             if isinstance(output, Send):
                 self.result.produced.append(Produced(line.lineno, line.t, to_dict(output.event), self.slot))
             elif isinstance(output, Notice):
-                self.result.notices.append(ReplayNotice(line.t, line.lineno, output))
+                self.notice(ReplayNotice(line.t, line.lineno, output))
 
     def _misbehaviour(self, line: Line, message: str) -> None:
         if self.session.strict:
             self.result.mismatches.append(f"line {line.lineno}: {message}")
         else:
-            self.result.notices.append(ReplayNotice(line.t, line.lineno, ProtocolViolation(message)))
+            self.notice(ReplayNotice(line.t, line.lineno, ProtocolViolation(message)))
 
     def compare(self) -> None:
         expected, produced = self.result.expected, self.result.produced

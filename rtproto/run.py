@@ -211,7 +211,7 @@ class _Scrubbed(logging.Formatter):
         self.secrets = secrets
 
     def format(self, record: logging.LogRecord) -> str:
-        return "\n".join(printable(self.secrets.raw_text(line)) for line in super().format(record).splitlines())
+        return "\n".join(printable(self.secrets.raw_text(line)) for line in super().format(record).split("\n"))
 
 
 def _configure_logging(verbosity: int, secrets: Secrets) -> None:
@@ -236,10 +236,9 @@ async def _dispatch(args: argparse.Namespace, secrets: Secrets) -> int:
 
         return await cli_replay(args)
     if args.command == "serve":
-        from .server import run_server
+        from .server import cli_serve
 
-        await run_server(args.file, host=args.host, port=args.port, speed=args.speed, strict=args.strict)
-        return 0
+        return await cli_serve(args)
     return await _talk(args, secrets)
 
 
@@ -256,7 +255,8 @@ async def _talk(args: argparse.Namespace, secrets: Secrets) -> int:
         from .demo import run_demo
 
         return await run_demo(opts, DEMO_TRANSCRIPT, explicit=args.demo)
-    return await talk.talk(opts, api_key=os.environ.get("OPENAI_API_KEY"), secrets=secrets)
+    return await talk.talk(opts, api_key=os.environ.get("OPENAI_API_KEY"), secrets=secrets,
+                           verbose=args.verbose > 0)
 
 
 def _talk_options(args: argparse.Namespace) -> Any:

@@ -28,6 +28,10 @@ never contents) and kept; it does not advance the expectations. With
 After the last step the connection stays open until the client closes it,
 or closes with 1000 when ``close_when_done=True``.
 
+Client frames are bounded: one longer than ``max_frame`` bytes (16 MiB by
+default) closes the connection with 1009 (message too big) as soon as its
+header announces the length, without buffering it.
+
 The handshake answers 404 outside ``/v1/realtime`` (and
 ``/v1/realtime/translations``), any query string accepted, and 401 when an
 ``api_key`` is set and not presented as ``Authorization: Bearer <key>``.
@@ -41,6 +45,7 @@ import asyncio
 import hmac
 import logging
 import os
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -53,14 +58,17 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from rtproto.errors import TranscriptError
-from rtproto.transcript import CONNECTION_CLOSED, RAW_FRAME_TYPE, REDACTED, Transcript, read_transcript, redact_text
+from rtproto.redact import REDACTED, redact_text
+from rtproto.transcript import CONNECTION_CLOSED, RAW_FRAME_TYPE, Transcript, read_transcript
 
 __all__ = [
+    "DEFAULT_MAX_FRAME",
     "REALTIME_PATHS",
     "Departure",
     "RealtimeServer",
     "ReplayPlan",
     "ServedSession",
+    "cli_serve",
     "plan_replay",
     "run_server",
 ]
@@ -95,6 +103,8 @@ APPEND = "input_audio_buffer.append"
 POLICY_VIOLATION = 1008
 NO_STATUS_RCVD = 1005
 ABNORMAL_CLOSURE = 1006
+#: The longest client frame a server accepts by default (bytes); longer ones close with 1009.
+DEFAULT_MAX_FRAME = 16 * 1024 * 1024
 _MAX_REASON_BYTES = 123  # a close frame's payload is at most 125 bytes, 2 of them the code
 
 # ---------------------------------------------------------------------------
@@ -305,6 +315,8 @@ class RealtimeServer:
     with 1008 at the first departure. ``api_key``, when set, makes the
     handshake answer 401 unless ``Authorization: Bearer <api_key>`` is sent.
     ``close_when_done`` closes with 1000 after the last recorded step.
+    ``max_frame`` bounds a client frame (bytes, default :data:`DEFAULT_MAX_FRAME`):
+    a longer one closes the connection with 1009 without being buffered.
     Each connection replays from the start; :attr:`sessions` records them.
     """
 
@@ -318,7 +330,10 @@ class RealtimeServer:
         strict: bool = False,
         api_key: str | None = None,
         close_when_done: bool = False,
+        max_frame: int = DEFAULT_MAX_FRAME,
     ):
+        if not max_frame > 0:
+            raise ValueError(f"max_frame must be a positive number of bytes, got {max_frame!r}")
         if not isinstance(transcript, Transcript):
             transcript = read_transcript(transcript)
         self.transcript = transcript
@@ -327,6 +342,7 @@ class RealtimeServer:
         self.speed = _parse_speed(speed)
         self.strict = strict
         self.close_when_done = close_when_done
+        self.max_frame = max_frame
         self._requested_port = port
         self._api_key = api_key
         self._server: Server | None = None
@@ -342,7 +358,7 @@ class RealtimeServer:
             self.host,
             self._requested_port,
             process_request=self._check_request,
-            max_size=None,
+            max_size=self.max_frame,
             compression=None,
             logger=_ws_log,
         )
@@ -470,7 +486,7 @@ async def _close_as_recorded(ws: ServerConnection, step: CloseStep) -> None:
 
 
 async def run_server(
-    path: str | os.PathLike[str],
+    path: Transcript | str | os.PathLike[str],
     host: str = "127.0.0.1",
     port: int = 0,
     speed: float | str | None = 1.0,
@@ -492,3 +508,18 @@ async def run_server(
     async with server:
         print(f"listening on {server.url}", flush=True)
         await asyncio.Future()
+
+
+async def cli_serve(args: Any) -> int:
+    """The ``serve`` subcommand: serve ``args.file`` until cancelled; 2 for a file that is not a transcript."""
+    try:
+        transcript = read_transcript(args.file)
+        plan_replay(transcript)  # a recording that cannot be played is bad input too
+    except TranscriptError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"error: cannot read {args.file}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    await run_server(transcript, host=args.host, port=args.port, speed=args.speed, strict=args.strict)
+    return 0

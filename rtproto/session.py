@@ -73,10 +73,11 @@ from typing import Any
 
 import msgspec
 
+from rtproto import server_errors
 from rtproto.actions import (
-    ClearPlayback, Output, ProtocolViolation, ResponseStarted, Send, ServerError,
-    SpeechStarted, SpeechStopped, TokenUsage, TranscriptDelta, TranscriptDone, TranscriptionFailed, Truncated,
-    TurnDone, TurnStats,
+    ClearPlayback, EndConversation, InputTimeout, Output, ProtocolViolation, RateLimits, RequestUnanswered,
+    ResponseStarted, Retrying, Send, ServerError, SpeechStarted, SpeechStopped, TokenUsage, TranscriptDelta,
+    TranscriptDone, TranscriptionFailed, Truncated, TurnDone, TurnStats,
 )
 from rtproto.errors import LocalProtocolError, RemoteProtocolError
 from rtproto.events import (
@@ -86,6 +87,7 @@ from rtproto.events import (
     ConversationItemInputAudioTranscriptionDelta, ConversationItemInputAudioTranscriptionFailed,
     ConversationItemRetrieved, ConversationItemTruncate, ConversationItemTruncated, Error, FunctionCall,
     InputAudioBufferCommit, InputAudioBufferSpeechStarted, InputAudioBufferSpeechStopped,
+    InputAudioBufferTimeoutTriggered,
     McpApprovalRequest, McpCall, McpListTools, McpListToolsFailed, RateLimitsUpdated,
     RealtimeSession, ResponseCancel, ResponseCreate, ResponseCreated, ResponseDone,
     ResponseFunctionCallArgumentsDone, ResponseMcpCallArgumentsDone, ResponseOutputAudioDelta,
@@ -93,11 +95,13 @@ from rtproto.events import (
     ResponseOutputItemDone, ResponseOutputTextDelta, ResponseOutputTextDone, SessionCreated, SessionUpdate,
     SessionUpdated, TranscriptionSession, UnknownEvent, UserContent, UserMessage,
 )
+from rtproto.lifecycle import Happening, ResponseSlot, SlotState
 from rtproto.policy import ToolPolicy, ToolRules, _value
 
 __all__ = ["ItemTranscript", "Session", "audio_bytes", "bytes_per_ms"]
 
 _SENT_MEMORY = 4096  # event ids remembered for matching errors
+REQUEST_TIMEOUT_MS = 10_000.0  # a response.create unanswered this long frees the slot
 # Response streaming events: they carry the response they belong to.
 _STREAM_EVENTS = frozenset(
     cls for cls in GA_SERVER.classes.values() if {"response_id", "output_index"} <= set(cls.__struct_fields__)
@@ -118,6 +122,18 @@ def bytes_per_ms(audio_format: Any) -> float:
     return (rate if isinstance(rate, int) and rate > 0 else 24000) * 2 / 1000
 
 
+MIN_RATE, MAX_RATE = 8000, 192_000  # sample rates an audio format may have: the codec plays nothing else
+
+
+def playable(audio_format: Any) -> bool:
+    """True for G.711, and for PCM16 at a rate from :data:`MIN_RATE` to :data:`MAX_RATE` (or unset)."""
+    if isinstance(audio_format, (AudioPCMU, AudioPCMA)):
+        return True
+    rate = getattr(audio_format, "rate", UNSET)
+    return getattr(audio_format, "type", None) == "audio/pcm" and (
+        rate in (UNSET, None) or (type(rate) is int and MIN_RATE <= rate <= MAX_RATE))
+
+
 @dataclass(frozen=True, slots=True)
 class ItemTranscript:
     """What was said or typed in one item so far; ``done`` once the final text arrived."""
@@ -129,8 +145,9 @@ class ItemTranscript:
 
 @dataclass(slots=True)
 class _Part:
-    # One assistant audio content part: what arrived, what the edge says was played.
+    # One assistant audio content part: its format, what arrived, what the edge says was played.
     response_id: str
+    format: Any  # the events audio format object (AudioPCM, AudioPCMU, AudioPCMA)
     bytes_per_ms: float
     received_bytes: int = 0
     played_ms: float = 0.0
@@ -146,7 +163,7 @@ class _Response:
     id: str
     started_ms: float | None
     anchor_ms: float | None = None
-    bytes_per_ms: float | None = None
+    format: Any = None  # the response's own output audio format, when it has one
     first_audio_ms: float | None = None
     done: bool = False
 
@@ -170,18 +187,19 @@ class Session(ToolRules):
         self._items: dict[str, ConversationItem] = {}
         self._order: list[str] = []
         self._responses: dict[str, _Response] = {}
-        self._active: str | None = None
-        self._requested = False  # our response.create awaits its response.created
-        self._followup = False  # a response.create is owed once idle
+        self._slot = ResponseSlot()
+        self._followup = False  # a response.create is owed once idle ...
+        self._not_before_ms = 0.0  # ... and not before this (a retry the server asked to wait for)
+        self._retries = 0  # transient failures of the owed request in a row
         self._anchor: float | None = None  # start of the next turn, for latency
         self._seen: set[tuple[str, str]] = set()  # first sightings: (what, id)
-        self._cancelled: set[str] = set()
         self._parts: dict[tuple[str, int], _Part] = {}
         self._truncated: set[str] = set()
+        self._truncating: dict[str, tuple[str, int, float]] = {}  # our truncate's event_id -> what it undoes
         self._texts: dict[str, ItemTranscript] = {}
         self._sent: dict[str, str] = {}  # event_id -> type of the client event
         self._event_count = 0
-        self._bytes_per_ms = bytes_per_ms(None)
+        self._format: Any = None  # the session's output audio format (None: PCM16 at 24 kHz)
         self._usage = TokenUsage()
         self._turns: list[TurnStats] = []
         self.rate_limits: list[Any] = []
@@ -196,12 +214,33 @@ class Session(ToolRules):
     @property
     def active_response_id(self) -> str | None:
         """The response in progress, if any."""
-        return self._active
+        return self._slot.response_id
+
+    @property
+    def response_state(self) -> SlotState:
+        """Where the conversation's response slot stands (:mod:`rtproto.lifecycle`)."""
+        return self._slot.state
 
     @property
     def busy(self) -> bool:
         """True while a response runs or is owed, or a tool or a person is still to answer."""
-        return bool(self._active or self._requested or self._followup or self._calls or self._approvals)
+        return bool(not self._slot.idle or self._followup or self._calls or self._approvals)
+
+    @property
+    def deadline_ms(self) -> float | None:
+        """When :meth:`tick` has work (a retry to send, a request to give up on), or None."""
+        if self._slot.state is SlotState.REQUESTED and self._slot.requested_ms is not None:
+            return self._slot.requested_ms + REQUEST_TIMEOUT_MS
+        if self._followup and self._not_before_ms and self._slot.idle and not (self._calls or self._approvals):
+            return self._not_before_ms
+        return None
+
+    def output_format(self, item_id: str, content_index: int) -> Any:
+        """The audio format of an assistant content part (the events format object:
+        ``AudioPCM``, ``AudioPCMU`` or ``AudioPCMA``; None: PCM16 at 24 kHz). The edge
+        decodes and plays with it, so that what the core counts is what is heard."""
+        part = self._parts.get((item_id, content_index))
+        return part.format if part is not None else self._format
 
     @property
     def audio_received_ms(self) -> dict[tuple[str, int], float]:
@@ -241,7 +280,7 @@ class Session(ToolRules):
         handler = _HANDLERS.get(type(event))
         if handler is None:
             return []
-        if type(event) in _STREAM_EVENTS and event.response_id != self._active:
+        if type(event) in _STREAM_EVENTS and event.response_id != self._slot.response_id:
             out = self._violation(f"{event.type} for response {event.response_id!r}, "
                                   f"which is {self._response_state(event.response_id)}", event.type)
             return out + handler(self, event, now_ms)
@@ -275,6 +314,16 @@ class Session(ToolRules):
         self._followup = True
         return out + self._flush(now_ms)
 
+    def tick(self, now_ms: float) -> list[Output]:
+        """The edge's clock reached :attr:`deadline_ms`: give up on an unanswered
+        ``response.create``, or send a retry that was waiting."""
+        out: list[Output] = []
+        requested = self._slot.requested_ms
+        if self._slot.state is SlotState.REQUESTED and requested is not None and now_ms >= requested + REQUEST_TIMEOUT_MS:
+            self._slot.server(Happening.EXPIRED)
+            out.append(RequestUnanswered(now_ms - requested))
+        return out + self._flush(now_ms)
+
     def playback_cleared(self, item_id: str, content_index: int, played_ms: float, now_ms: float = 0.0) -> list[Output]:
         """The speaker was flushed after playing ``played_ms`` of this part: truncate the
         item there (at most what was received; once per item; not when everything
@@ -286,7 +335,7 @@ class Session(ToolRules):
         part.played_ms = min(max(part.played_ms, played_ms), part.received_ms)
         if item_id in self._truncated or part.received_bytes == 0:
             return []
-        if played_ms >= part.received_ms and part.response_id != self._active:
+        if played_ms >= part.received_ms and part.response_id != self._slot.response_id:
             return []
         end = int(min(played_ms, part.received_ms))
         truncate = ConversationItemTruncate(item_id=item_id, content_index=content_index, audio_end_ms=end)
@@ -331,17 +380,12 @@ class Session(ToolRules):
         return part
 
     def _check_response_create(self, event: ResponseCreate) -> None:
-        if self._active is not None:
-            raise LocalProtocolError(f"response.create while response {self._active!r} is in progress "
-                                     "(the server would answer conversation_already_has_active_response)")
-        if self._requested:
-            raise LocalProtocolError("response.create while an earlier response.create awaits response.created")
+        self._slot.check(Happening.SEND_CREATE)
 
     def _check_cancel(self, event: ResponseCancel) -> None:
+        self._slot.check(Happening.SEND_CANCEL)
         wanted = event.response_id if isinstance(event.response_id, str) else None
-        if self._active is None and not self._requested:
-            raise LocalProtocolError("response.cancel with no response in progress")
-        if wanted is not None and wanted != self._active:
+        if wanted is not None and wanted != self._slot.response_id:
             raise LocalProtocolError(f"response.cancel for {wanted!r}, which is {self._response_state(wanted)}")
 
     def _check_truncate(self, event: ConversationItemTruncate) -> None:
@@ -369,23 +413,30 @@ class Session(ToolRules):
         return Send(event)
 
     def _on_sent_response_create(self, event: ResponseCreate, now_ms: float) -> None:
-        self._requested = True
-        self._followup = False
+        self._slot.send(Happening.SEND_CREATE, now_ms)
+        self._followup, self._not_before_ms = False, 0.0
         self._start_turn(now_ms)
 
     def _on_sent_commit(self, event: InputAudioBufferCommit, now_ms: float) -> None:
         self._start_turn(now_ms)
 
     def _on_sent_cancel(self, event: ResponseCancel, now_ms: float) -> None:
-        response_id = event.response_id if isinstance(event.response_id, str) else self._active
-        if response_id is not None:
-            self._cancelled.add(response_id)
+        self._slot.send(Happening.SEND_CANCEL, now_ms)
 
     def _on_sent_truncate(self, event: ConversationItemTruncate, now_ms: float) -> None:
-        self._truncated.add(event.item_id)
         part = self._parts.get((event.item_id, event.content_index))
+        undo = (event.item_id, event.content_index, part.played_ms if part is not None else 0.0)
+        self._truncating[event.event_id] = undo  # until the server confirms or refuses it
+        self._truncated.add(event.item_id)
         if part is not None:
             part.played_ms = float(event.audio_end_ms)
+
+    def _truncate_refused(self, event_id: str) -> None:
+        item_id, content_index, played_ms = self._truncating.pop(event_id)
+        self._truncated.discard(item_id)
+        part = self._parts.get((item_id, content_index))
+        if part is not None:
+            part.played_ms = played_ms
 
     def _sent_notices(self, event: Any) -> list[Output]:
         # Notices for app-sent events that the core would otherwise have produced itself.
@@ -394,10 +445,23 @@ class Session(ToolRules):
         return self._item_sent_notices(getattr(event, "item", None))
 
     def _flush(self, now_ms: float) -> list[Output]:
-        # Pays the follow-up response.create once nothing is running or awaited.
-        if not self._followup or self._active or self._requested or self._calls or self._approvals:
+        # Pays the follow-up response.create once nothing is running or awaited (and any
+        # wait the server asked for is over).
+        if not self._followup or not self._slot.idle or self._calls or self._approvals:
+            return []
+        if now_ms < self._not_before_ms:
             return []
         return [self._emit(ResponseCreate(), now_ms)]
+
+    def _owe_retry(self, cause: str, message: str | None, now_ms: float) -> list[Output]:
+        # A transient failure of our request: owe it again, after the wait the server asks for.
+        if self._retries >= server_errors.MAX_RETRIES:
+            self._retries = 0
+            return []
+        self._retries += 1
+        wait = server_errors.retry_after_ms(message)
+        self._followup, self._not_before_ms = True, now_ms + wait
+        return [Retrying(cause, wait, self._retries)]
 
     def _start_turn(self, now_ms: float) -> None:
         if self._anchor is None:
@@ -429,7 +493,7 @@ class Session(ToolRules):
 
     def _see(self, item: ConversationItem, done: bool, response_id: str | None, now_ms: float) -> list[Output]:
         handler = _ITEM_HANDLERS.get(type(item))
-        return handler(self, item, done, response_id or self._active, now_ms) if handler else []
+        return handler(self, item, done, response_id or self._slot.response_id, now_ms) if handler else []
 
     def _see_user_message(self, item: UserMessage, done: bool, response_id: str | None,
                           now_ms: float) -> list[Output]:
@@ -452,8 +516,12 @@ class Session(ToolRules):
 
     def _on_session(self, event: SessionCreated | SessionUpdated, now_ms: float) -> list[Output]:
         audio_format = _value(event.session, "audio", "output", "format")
-        if isinstance(event.session, RealtimeSession) and audio_format is not None:
-            self._bytes_per_ms = bytes_per_ms(audio_format)
+        if not isinstance(event.session, RealtimeSession) or audio_format is None:
+            return []
+        if not playable(audio_format):
+            return self._violation(f"{event.type}: an output audio format the client cannot play "
+                                   f"({_describe_format(audio_format)}); keeping the previous one", event.type)
+        self._format = audio_format
         return []
 
     def _on_item_added(self, event: ConversationItemAdded | ConversationItemDone, now_ms: float) -> list[Output]:
@@ -474,6 +542,9 @@ class Session(ToolRules):
         return []
 
     def _on_item_truncated(self, event: ConversationItemTruncated, now_ms: float) -> list[Output]:
+        for event_id, (item_id, _, _) in list(self._truncating.items()):
+            if item_id == event.item_id:
+                del self._truncating[event_id]  # confirmed
         self._truncated.add(event.item_id)
         part = self._parts.get((event.item_id, event.content_index))
         if part is not None:
@@ -517,8 +588,8 @@ class Session(ToolRules):
         key = (event.item_id, event.content_index)
         part = self._parts.get(key)
         if part is None:
-            rate = response.bytes_per_ms if response and response.bytes_per_ms else self._bytes_per_ms
-            part = self._parts[key] = _Part(event.response_id, rate)
+            fmt = response.format if response is not None and response.format is not None else self._format
+            part = self._parts[key] = _Part(event.response_id, fmt, bytes_per_ms(fmt))
         part.received_bytes += audio_bytes(event.delta)
         if response is not None and response.first_audio_ms is None:
             response.first_audio_ms = now_ms
@@ -526,14 +597,42 @@ class Session(ToolRules):
 
     def _on_rate_limits(self, event: RateLimitsUpdated, now_ms: float) -> list[Output]:
         self.rate_limits = list(event.rate_limits)
-        return []
+        limits = tuple((_value(limit, "name") or "?", _value(limit, "remaining"), _value(limit, "limit"),
+                        _value(limit, "reset_seconds")) for limit in event.rate_limits)
+        return [RateLimits(limits)]
+
+    def _on_input_timeout(self, event: InputAudioBufferTimeoutTriggered, now_ms: float) -> list[Output]:
+        return [InputTimeout(_value(event, "audio_start_ms"), _value(event, "audio_end_ms"))]
 
     def _on_error(self, event: Error, now_ms: float) -> list[Output]:
         info = event.error
-        cause = self._sent.get(info.event_id) if isinstance(info.event_id, str) else None
+        code, message = _value(info, "code"), _value(info, "message") or ""
+        severity = server_errors.classify(code, _value(info, "type"))
+        event_id = _value(info, "event_id")
+        cause = self._sent.get(event_id) if isinstance(event_id, str) else None
+        if cause is None and self._slot.state is SlotState.REQUESTED:
+            cause = "response.create"  # no event_id we know: an error now answers our waiting request
+        out: list[Output] = [ServerError(code, message, _value(info, "type") or "error", _value(info, "param"),
+                                         cause, severity)]
+        if cause == "conversation.item.truncate" and event_id in self._truncating:
+            self._truncate_refused(event_id)
         if cause == "response.create":
-            self._requested = False  # refused: no response.created will follow
-        return [ServerError(_value(info, "code"), info.message, info.type, _value(info, "param"), cause)]
+            out += self._create_refused(code, message, severity, now_ms)
+        if severity == "fatal":
+            out.append(EndConversation(f"{code or _value(info, 'type') or 'error'}: {message}"))
+        return out + self._flush(now_ms)
+
+    def _create_refused(self, code: str | None, message: str, severity: str, now_ms: float) -> list[Output]:
+        # No response.created follows a refused create. Refused because a response runs:
+        # the request is owed until that response is done (so the turn is answered once).
+        if code == server_errors.ALREADY_ACTIVE:
+            self._slot.server(Happening.REFUSED)
+            if self._slot.idle:
+                self._slot.server(Happening.CREATED, None)  # one runs that we have not seen start
+            self._followup = True
+            return []
+        self._slot.server(Happening.REFUSED)
+        return self._owe_retry(code or "error", message, now_ms) if severity == "transient" else []
 
     def _on_response_created(self, event: ResponseCreated, now_ms: float) -> list[Output]:
         response_id = _value(event.response, "id")
@@ -541,17 +640,16 @@ class Session(ToolRules):
             return self._violation("response.created without a response id", event.type)
         if response_id in self._responses:
             return self._violation(f"response.created for {response_id!r} a second time", event.type)
-        out = []
-        if self._active is not None:
-            out = self._violation(f"response.created for {response_id!r} while {self._active!r} "
-                                  "is in progress", event.type)
-        rate = _value(event.response, "audio", "output", "format")
+        ours = self._slot.state is SlotState.REQUESTED
+        problem = self._slot.problem(Happening.CREATED, response_id)
+        out = self._violation(problem, event.type) if problem else []  # strict mode raises here
+        self._slot.server(Happening.CREATED, response_id)
+        fmt = _value(event.response, "audio", "output", "format")
         self._responses[response_id] = _Response(response_id, now_ms, self._anchor,
-                                                 bytes_per_ms(rate) if rate is not None else None)
-        self._active, self._anchor = response_id, None
-        if not self._requested:
+                                                 fmt if fmt is not None and playable(fmt) else None)
+        self._anchor = None
+        if not ours and not self._not_before_ms:
             self._followup = False  # the server went on by itself: that response sees the results
-        self._requested = False
         return out + [ResponseStarted(response_id)]
 
     def _on_response_done(self, event: ResponseDone, now_ms: float) -> list[Output]:
@@ -561,13 +659,27 @@ class Session(ToolRules):
         if response is None or response.done:
             state = "never created" if response is None else "already done"
             out = self._violation(f"response.done for {response_id!r}, which was {state}", event.type)
-        if self._active == response_id:
-            self._active = None
+        if response is None or not response.done:
+            self._slot.server(Happening.DONE, response_id)  # its misbehaviour is told above
         for item in _value(event.response, "output") or ():
             self._place(item)
             out += self._see(item, True, response_id, now_ms)
         stats = self._finish(response, response_id, event, now_ms)
-        return out + [TurnDone(stats)] + self._flush(now_ms)
+        out += [TurnDone(stats), *self._release_calls(response_id, stats.status, now_ms)]
+        return out + self._after_status(stats, now_ms) + self._flush(now_ms)
+
+    def _after_status(self, stats: TurnStats, now_ms: float) -> list[Output]:
+        # A failed response: retried when the failure passes, the end when it is fatal.
+        if stats.status != "failed":
+            self._retries = 0
+            return []
+        code, kind = stats.error_code, stats.error_type
+        severity = server_errors.classify(code, kind)
+        if severity == "fatal":
+            return [EndConversation(stats.error or "the response failed")]
+        if severity == "transient":
+            return self._owe_retry(code or kind or "failed", stats.error, now_ms)
+        return []
 
     def _finish(self, response: _Response | None, response_id: str | None, event: ResponseDone,
                 now_ms: float) -> TurnStats:
@@ -578,9 +690,9 @@ class Session(ToolRules):
             response.done = True
             if response.first_audio_ms is not None and response.anchor_ms is not None:
                 latency = response.first_audio_ms - response.anchor_ms
-        stats = TurnStats(response_id, _value(event.response, "status"),
-                          _value(event.response, "status_details", "reason"), usage, latency,
-                          response.started_ms if response else None, now_ms)
+        details = _value(event.response, "status_details")
+        stats = TurnStats(response_id, _value(event.response, "status"), _value(details, "reason"), usage, latency,
+                          response.started_ms if response else None, now_ms, *_status_error(details))
         self._turns.append(stats)
         return stats
 
@@ -643,6 +755,21 @@ class _LocalFields:
         return value
 
 
+def _status_error(details: Any) -> tuple[str | None, str | None, str | None]:
+    # status_details.error of a failed response: ("type code: message", code, type).
+    error = _value(details, "error")
+    if error is None:
+        return None, None, None
+    code, kind, message = (_value(error, name) for name in ("code", "type", "message"))
+    label = " ".join(str(x) for x in (kind, code) if x)
+    return f"{label or 'error'}: {message or 'no message'}", code, kind
+
+
+def _describe_format(audio_format: Any) -> str:
+    rate = _value(audio_format, "rate")
+    return f"{_value(audio_format, 'type')}" + (f" at {rate!r} Hz" if rate is not None else "")
+
+
 def _token_usage(usage: Any) -> TokenUsage:
     if usage is None:
         return TokenUsage()
@@ -685,10 +812,10 @@ _HANDLERS: dict[type, _Handler] = {
     ResponseOutputTextDelta: Session._on_assistant_delta,
     ResponseOutputAudioTranscriptDone: Session._on_assistant_done,
     ResponseOutputTextDone: Session._on_assistant_done,
-    ResponseFunctionCallArgumentsDone: Session._on_function_arguments_done,
     ResponseMcpCallArgumentsDone: Session._on_mcp_arguments_done,
     McpListToolsFailed: Session._on_tools_failed,
     RateLimitsUpdated: Session._on_rate_limits,
+    InputAudioBufferTimeoutTriggered: Session._on_input_timeout,
     Error: Session._on_error,
 }
 for _cls in _STREAM_EVENTS:

@@ -259,8 +259,8 @@ def _open_file(kind: Callable[[str], Any], path: str, flag: str) -> Any:
         return kind(path)
     except OSError as exc:
         raise RtprotoError(f"{flag} {path}: {exc.strerror or exc}") from None
-    except ValueError as exc:
-        raise RtprotoError(f"{flag} {path}: {exc}") from None
+    except ValueError as exc:  # its message starts with the path
+        raise RtprotoError(f"{flag} {exc}") from None
 
 
 
@@ -280,7 +280,7 @@ async def converse(opts: TalkOptions, *, url: str, api_key: str | None, console:
     every line is flushed as it happens, and the close is recorded last.
     """
     from .driver import Driver, recording
-    from .errors import ConnectionClosed
+    from .errors import ConnectionClosed, ServerRefused
     from .session import Session
     from .transport import connect
 
@@ -304,6 +304,9 @@ async def converse(opts: TalkOptions, *, url: str, api_key: str | None, console:
             _record_close(writer, 1000, "", "server" if by_server else "client")
         except ConnectionClosed as exc:
             _record_close(writer, exc.code, exc.reason, "server")
+            raise
+        except ServerRefused:  # a fatal error: leaving `connect` closed the connection with 1000
+            _record_close(writer, 1000, "", "client")
             raise
         except asyncio.CancelledError:  # Ctrl-C: leaving `connect` closed the connection with 1000
             _record_close(writer, 1000, "", "client")
@@ -352,7 +355,8 @@ def check_record_path(path: str | None) -> None:
         raise RtprotoError(f"--record {path}: no such directory")
 
 
-async def talk(opts: TalkOptions, *, api_key: str | None, secrets: Secrets | None = None) -> int:
+async def talk(opts: TalkOptions, *, api_key: str | None, secrets: Secrets | None = None,
+               verbose: bool = False) -> int:
     """``talk`` against the live API (or ``--url``); returns the exit code.
 
     ``secrets`` (the CLI's, which its log lines and error messages pass) learns
@@ -363,7 +367,7 @@ async def talk(opts: TalkOptions, *, api_key: str | None, secrets: Secrets | Non
 
     url = with_model(opts.url, opts.model) if opts.url else realtime_url(opts.model)
     check_record_path(opts.record)
-    console = Console(secrets=session_secrets(opts, api_key, secrets))
+    console = Console(secrets=session_secrets(opts, api_key, secrets), verbose=verbose)
     reader = StdinReader(prompt=console.prompt, answered=console.answered, ignored=console.ignored,
                          answers_ahead=not opts.text).start()
     sink = open_sink(opts)

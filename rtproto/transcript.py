@@ -42,28 +42,33 @@ only a header and wire lines, skip blank lines, and skip a torn last line
 (invalid JSON on the final line, as left by a crash), reporting it in
 :attr:`Transcript.torn_tail`.
 
-Secrets never reach the file: the writer passes the header, every frame and
-every local event through :func:`redact`, which replaces with ``"[redacted]"``
-the value of any key named ``authorization`` (any case, any depth, and a few
-alike: ``api_key``, ``client_secret``, ``password``, ...), every value of a
-``headers`` object (the header names stay), and, inside any string, OpenAI API
-keys (``sk-...``), Realtime ephemeral keys (``ek_...``), GitHub tokens
-(``ghp_``, ``gho_``, ``ghu_``, ``ghs_``, ``ghr_``, ``github_pat_``), the token
-of ``Bearer <token>`` and URL query values named like credentials
-(``?key=``, ``&token=``, ``api_key``, ``access_token``, ``secret``, ...).
-Ordinary ids (``event_...``, ``item_...``, ``resp_...``, ``call_...``,
-``mcp_...``, ``sess_...``: Realtime session ids are not secrets) are kept.
+Secrets never reach the file: the writer passes the header, every frame, raw
+line and local event through :class:`rtproto.redact.Secrets`, which replaces
+with ``"[redacted]"`` the secret values in use (the API key, MCP tokens, URL
+credentials: whatever the caller gave it) wherever they occur, and the known
+secret patterns (keys named ``authorization``, ``api_key``, ...; ``headers``
+values; ``sk-...``, ``ek_...``, GitHub tokens, ``Bearer`` tokens, credential
+query values), see :mod:`rtproto.redact`. Ordinary ids (``event_...``,
+``item_...``, ``resp_...``, ``sess_...``) are kept.
+
+A frame that is not a JSON object with a string ``type`` is a raw line; a
+reader given an older file whose wire line holds such an ``event`` reads it
+as a raw frame too (the file is never rejected for what a peer sent).
+Lines longer than :data:`MAX_LINE_BYTES` are refused with their line number.
 
 Each line is written with a single ``write`` on an unbuffered file, so a crash
 or SIGKILL loses at most the line being written (data already written is in
 the OS page cache; the writer does not ``fsync``, so a power loss can lose more).
+A write that fails (disk full, file too large, I/O error) stops the recording
+cleanly: the file is cut back to its last complete line and closed, and
+:attr:`TranscriptWriter.failure` says why.
 """
 
 from __future__ import annotations
 
+import io
 import math
 import os
-import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -73,14 +78,17 @@ from typing import Any, BinaryIO, NamedTuple
 import orjson
 
 from rtproto.errors import TranscriptError
+from rtproto.redact import REDACTED, Secrets, needs_redaction, redact, redact_raw_text, redact_text
 
 __all__ = [
     "API_KINDS",
     "CONNECTION_CLOSED",
     "FORMAT",
+    "MAX_LINE_BYTES",
     "RAW_FRAME_TYPE",
     "REDACTED",
     "Line",
+    "Secrets",
     "Transcript",
     "TranscriptWriter",
     "build_header",
@@ -95,144 +103,8 @@ API_KINDS = ("ga", "beta", "translation")
 DIRECTIONS = ("client", "server", "local")
 RAW_FRAME_TYPE = "rtproto.raw_frame"
 CONNECTION_CLOSED = "connection.closed"
-REDACTED = "[redacted]"
-
-# ---------------------------------------------------------------------------
-# Redaction
-
-# Keys compared after lower-casing and mapping "-" to "_".
-_SECRET_KEYS = frozenset(
-    {
-        "authorization",
-        "proxy_authorization",
-        "api_key",
-        "apikey",
-        "client_secret",
-        "password",
-        "access_token",
-        "refresh_token",
-    }
-)
-_HEADERS_KEY = "headers"
-
-# Distinctive shapes match anywhere, even glued to other text; the short generic
-# shapes only after a non-alphanumeric, so that "risk-assessment-matrix" stays.
-_TOKEN_PATTERN = "|".join(
-    (
-        r"sk-(?:proj|svcacct|admin)-[A-Za-z0-9_-]{16,}",  # OpenAI project/service/admin keys
-        r"sk-[A-Za-z0-9]{32,}[A-Za-z0-9_-]*",  # OpenAI legacy user keys
-        r"(?<![A-Za-z0-9])sk-[A-Za-z0-9_-]{16,}",  # other sk- keys
-        r"ek_[A-Za-z0-9]{24,}",  # Realtime ephemeral client secrets
-        r"(?<![A-Za-z0-9])ek_[A-Za-z0-9_-]{16,}",
-        r"gh[pousr]_[A-Za-z0-9]{36,}",  # GitHub classic tokens
-        r"(?<![A-Za-z0-9])gh[pousr]_[A-Za-z0-9]{20,}",
-        r"github_pat_[A-Za-z0-9_]{22,}",  # GitHub fine-grained tokens
-    )
-)
-_BEARER_PATTERN = r"(?i:\b(bearer[ \t\r\n]+))[^\s\"',;]+"
-_QUERY_PATTERN = (
-    r"(?i:([?&;](?:api[_-]?key|key|token|access[_-]?token|auth|authorization|secret"
-    r"|client[_-]?secret|password|sig|signature)=))[^&#\s\"']+"
-)
-_TOKEN_RE = re.compile(_TOKEN_PATTERN)
-_BEARER_RE = re.compile(_BEARER_PATTERN)
-_QUERY_RE = re.compile(_QUERY_PATTERN)
-_ANY_RE = re.compile(f"{_BEARER_PATTERN}|{_QUERY_PATTERN}|{_TOKEN_PATTERN}")
-# For non-JSON text only: `authorization: value`, `"api_key": "value"`, ...
-_KEY_VALUE_RE = re.compile(
-    r"(?i)((?:authorization|api[_-]?key|client[_-]?secret|password|access[_-]?token)"
-    r"[\"']?\s*[:=]\s*[\"']?)(?:bearer\s+)?[^\s\"',}]+"
-)
-
-
-def _may_hold_token(text: str) -> bool:
-    # A cheap superset test of the patterns above, so that most strings (ids,
-    # event types, base64 audio) skip the regexes: single-character scans first.
-    if ("-" in text or "_" in text) and ("sk-" in text or "ek_" in text or "gh" in text or "github_pat_" in text):
-        return True
-    if " " in text or "\t" in text or "\n" in text or "\r" in text:
-        return True  # may hold "Bearer <token>"
-    return "=" in text and ("?" in text or "&" in text or ";" in text)
-
-
-def redact_text(text: str) -> str:
-    """Return ``text`` with every secret-looking token replaced in place by ``[redacted]``."""
-    if not _may_hold_token(text) or _ANY_RE.search(text) is None:
-        return text
-    text = _BEARER_RE.sub(r"\1" + REDACTED, text)
-    text = _QUERY_RE.sub(r"\1" + REDACTED, text)
-    return _TOKEN_RE.sub(REDACTED, text)
-
-
-_PLAIN, _SECRET, _HEADERS = 0, 1, 2
-_key_kinds: dict[str, int] = {}
-
-
-def _key_kind(key: str) -> int:
-    # Memoised: frames reuse a small set of keys, and this runs for every key.
-    kind = _key_kinds.get(key)
-    if kind is None:
-        folded = key.lower().replace("-", "_")
-        kind = _SECRET if folded in _SECRET_KEYS else _HEADERS if folded == _HEADERS_KEY else _PLAIN
-        if len(_key_kinds) < 4096:
-            _key_kinds[key] = kind
-    return kind
-
-
-def _redact_headers(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {name: REDACTED for name in value}
-    return value if value is None else REDACTED
-
-
-def redact(obj: Any) -> Any:
-    """Return a copy of a JSON-like value with its secrets replaced by ``"[redacted]"``.
-
-    Rules (see the module docstring): values under secret keys such as
-    ``authorization`` are replaced whole; a ``headers`` object keeps its names
-    and loses its values; strings have secret-looking tokens replaced in place.
-    ``obj`` itself is never modified.
-    """
-    if isinstance(obj, str):
-        return redact_text(obj)
-    if isinstance(obj, Mapping):
-        return {key: _redact_member(key, value) for key, value in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [redact(value) for value in obj]
-    return obj
-
-
-def _redact_member(key: Any, value: Any) -> Any:
-    kind = _key_kind(key) if isinstance(key, str) else _PLAIN
-    if kind == _SECRET:
-        return value if value is None else REDACTED
-    if kind == _HEADERS:
-        return _redact_headers(value)
-    return redact(value)
-
-
-def _needs_redaction(obj: Any) -> bool:
-    # The read-only twin of `redact`: lets a clean frame be written as received.
-    if isinstance(obj, str):
-        return _may_hold_token(obj) and _ANY_RE.search(obj) is not None
-    if isinstance(obj, dict):
-        for key, value in obj.items():
-            kind = _key_kind(key) if isinstance(key, str) else _PLAIN
-            if kind == _SECRET and value is not None:
-                return True
-            if kind == _HEADERS and _redact_headers(value) != value:
-                return True
-            if _needs_redaction(value):
-                return True
-        return False
-    if isinstance(obj, list):
-        return any(_needs_redaction(value) for value in obj)
-    return False
-
-
-def _redact_raw_text(text: str) -> str:
-    return redact_text(_KEY_VALUE_RE.sub(r"\1" + REDACTED, text))
-
+#: The longest line a reader accepts (a longer one is a bad line, not an allocation without bound).
+MAX_LINE_BYTES = 64 * 1024 * 1024
 
 # ---------------------------------------------------------------------------
 # Writer
@@ -273,7 +145,14 @@ class TranscriptWriter:
     ``str`` of a websocket message or a ``dict``. A raw frame is parsed once; if
     it holds nothing to redact and no line break, its original bytes are
     written unchanged (byte-exact recording). A bad frame never raises: it
-    becomes a raw line. Only I/O errors (disk full, closed writer) raise.
+    becomes a raw line. ``secrets`` (a :class:`~rtproto.redact.Secrets`) are
+    the values to keep out of the file, besides the known patterns.
+
+    A write that fails with an :class:`OSError` (disk full, file too large,
+    I/O error) never raises: the file is cut back to the end of its last
+    complete line and closed, :attr:`failure` is set to a one-line message
+    (``recording to PATH stopped: No space left on device``),
+    ``on_failure(message)`` is called once, and every later call is a no-op.
     """
 
     def __init__(
@@ -283,11 +162,19 @@ class TranscriptWriter:
         *,
         clock: Callable[[], float] = time.monotonic,
         path: str | None = None,
+        secrets: Secrets | None = None,
+        on_failure: Callable[[str], None] | None = None,
     ):
         self._stream = stream
         self._clock = clock
+        self._secrets = secrets if secrets is not None else Secrets()
+        self._on_failure = on_failure
+        self._end = _position(stream)  # the end of the last complete line
         self.path = path
-        self.header = redact(dict(header))
+        self.failure: str | None = None
+        self.header = self._secrets.value(dict(header))
+        if isinstance(self.header.get("url"), str):
+            self.header["url"] = self._secrets.url(self.header["url"])
         self._write(orjson.dumps(self.header, option=orjson.OPT_APPEND_NEWLINE))
         self._start = clock()
 
@@ -301,17 +188,20 @@ class TranscriptWriter:
         model: str | None = None,
         clock: Callable[[], float] = time.monotonic,
         started_at: str | None = None,
+        secrets: Secrets | None = None,
+        on_failure: Callable[[str], None] | None = None,
         **header_extra: Any,
     ) -> TranscriptWriter:
         """Create (or truncate) ``path`` and write the header line.
 
         ``started_at`` defaults to the current UTC time; ``header_extra`` adds
-        keys to the header (``scenario=...``, ``audio_format=...``).
+        keys to the header (``scenario=...``, ``audio_format=...``). A file that
+        cannot be created raises :class:`OSError` (with ``filename``).
         """
         header = build_header(api, url, model, started_at or _utc_now_iso(), **header_extra)
         stream = open(path, "wb", buffering=0)  # noqa: SIM115 - owned by the writer
         try:
-            return cls(stream, header, clock=clock, path=os.fspath(path))
+            return cls(stream, header, clock=clock, path=os.fspath(path), secrets=secrets, on_failure=on_failure)
         except BaseException:
             stream.close()
             raise
@@ -324,22 +214,26 @@ class TranscriptWriter:
 
     @property
     def closed(self) -> bool:
-        """True once :meth:`close` was called."""
+        """True once :meth:`close` was called or a write failed."""
         return self._stream.closed
 
     def client(self, frame: bytes | bytearray | memoryview | str | Mapping[str, Any]) -> None:
         """Record a frame the client sent."""
-        self._write(self._frame_line(b"client", frame))
+        if self.failure is None:
+            self._write(self._frame_line(b"client", frame))
 
     def server(self, frame: bytes | bytearray | memoryview | str | Mapping[str, Any]) -> None:
         """Record a frame the server sent."""
-        self._write(self._frame_line(b"server", frame))
+        if self.failure is None:
+            self._write(self._frame_line(b"server", frame))
 
     def local(self, event: Mapping[str, Any]) -> None:
         """Record a local event (a mapping with a string ``type``); raises on a malformed one."""
+        if self.failure is not None:
+            return
         if not isinstance(event, Mapping) or not isinstance(event.get("type"), str):
             raise ValueError(f"a local event must be a mapping with a string 'type', got {event!r:.80}")
-        line = {"t": self._ms(), "dir": "local", "event": redact(event)}
+        line = {"t": self._ms(), "dir": "local", "event": self._secrets.value(event)}
         self._write(orjson.dumps(line, option=orjson.OPT_APPEND_NEWLINE))
 
     def close(self) -> None:
@@ -350,22 +244,54 @@ class TranscriptWriter:
         return round((self._clock() - self._start) * 1000.0, 1)
 
     def _write(self, data: bytes) -> None:
+        if self.failure is not None:
+            return
         view = memoryview(data)
-        while view:
-            written = self._stream.write(view)
-            view = view[written:]
+        try:
+            while view:
+                written = self._stream.write(view)
+                view = view[written:]
+        except OSError as exc:
+            self._fail(exc)
+            return
+        self._end += len(data)
+
+    def _fail(self, exc: OSError) -> None:
+        # Cut the torn line off, so that the file stays a valid transcript, then stop.
+        self.failure = f"recording to {self.path or '<stream>'} stopped: {exc.strerror or exc}"
+        try:
+            os.ftruncate(self._stream.fileno(), self._end)
+        except (OSError, ValueError, io.UnsupportedOperation):
+            pass  # not a truncatable file: the reader skips a torn last line anyway
+        try:
+            self._stream.close()
+        except OSError:
+            pass
+        if self._on_failure is not None:
+            self._on_failure(self.failure)
 
     def _frame_line(self, direction: bytes, frame: Any) -> bytes:
         t = self._ms()
         if isinstance(frame, Mapping):
-            return _dict_line(t, direction, frame)
+            return _dict_line(t, direction, frame, self._secrets)
         if isinstance(frame, str):
             data = _encode_text(frame)
         elif isinstance(frame, (bytes, bytearray, memoryview)):
             data = bytes(frame)
         else:
-            return _raw_line(t, direction, f"<unrecordable frame of type {type(frame).__name__}>")
-        return _bytes_line(t, direction, data)
+            return _raw_line(t, direction, f"<unrecordable frame of type {type(frame).__name__}>", self._secrets)
+        return _bytes_line(t, direction, data, self._secrets)
+
+
+def _position(stream: BinaryIO) -> int:
+    try:
+        return stream.tell()
+    except (OSError, io.UnsupportedOperation):
+        return 0
+
+
+def _is_event(value: Any) -> bool:
+    return isinstance(value, dict) and isinstance(value.get("type"), str)
 
 
 def _encode_text(text: str) -> bytes:
@@ -375,29 +301,41 @@ def _encode_text(text: str) -> bytes:
         return text.encode("utf-8", "surrogatepass")
 
 
-def _bytes_line(t: float, direction: bytes, data: bytes) -> bytes:
+def _bytes_line(t: float, direction: bytes, data: bytes, secrets: Secrets) -> bytes:
     try:
         event = orjson.loads(data)
     except orjson.JSONDecodeError:
-        return _raw_line(t, direction, data.decode("utf-8", "backslashreplace"))
-    if not isinstance(event, dict):
-        return _raw_line(t, direction, data.decode("utf-8", "backslashreplace"))
-    if _needs_redaction(event) or b"\n" in data or b"\r" in data:
-        return _dict_line(t, direction, event)
+        return _raw_line(t, direction, data.decode("utf-8", "backslashreplace"), secrets)
+    if not _is_event(event):
+        return _raw_line(t, direction, data.decode("utf-8", "backslashreplace"), secrets)
+    if b"\n" in data or b"\r" in data or _must_rewrite(event, data, secrets):
+        return _dict_line(t, direction, event, secrets)
     return b'{"t":%r,"dir":"%s","event":%s}\n' % (t, direction, data)
 
 
-def _dict_line(t: float, direction: bytes, event: Mapping[str, Any]) -> bytes:
+def _must_rewrite(event: dict[str, Any], data: bytes, secrets: Secrets) -> bool:
+    # Whether the frame holds anything to redact. Known values are looked for in
+    # the bytes (a few substring scans); only a frame with escapes needs the walk.
+    if needs_redaction(event):
+        return True
+    if not secrets:
+        return False
+    return secrets.mentioned_in(data) or (b"\\" in data and secrets.needs(event))
+
+
+def _dict_line(t: float, direction: bytes, event: Mapping[str, Any], secrets: Secrets) -> bytes:
     try:
-        clean = event if isinstance(event, dict) and not _needs_redaction(event) else redact(event)
+        clean = event if isinstance(event, dict) and not secrets.needs(event) else secrets.value(event)
+        if not _is_event(clean):
+            return _raw_line(t, direction, orjson.dumps(clean).decode(), secrets)
         line = {"t": t, "dir": direction.decode(), "event": clean}
         return orjson.dumps(line, option=orjson.OPT_APPEND_NEWLINE)
     except (TypeError, ValueError) as exc:
-        return _raw_line(t, direction, f"<unrecordable frame: {type(exc).__name__}: {exc}>")
+        return _raw_line(t, direction, f"<unrecordable frame: {type(exc).__name__}: {exc}>", secrets)
 
 
-def _raw_line(t: float, direction: bytes, text: str) -> bytes:
-    line = {"t": t, "dir": direction.decode(), "raw": _redact_raw_text(text)}
+def _raw_line(t: float, direction: bytes, text: str, secrets: Secrets) -> bytes:
+    line = {"t": t, "dir": direction.decode(), "raw": secrets.raw_text(text)}
     return orjson.dumps(line, option=orjson.OPT_APPEND_NEWLINE)
 
 
@@ -482,7 +420,7 @@ class Transcript:
 
 def _file_record(line: Line) -> dict[str, Any]:
     if line.event.get("type") == RAW_FRAME_TYPE and set(line.event) == {"type", "raw"}:
-        return {"t": line.t, "dir": line.dir, "raw": _redact_raw_text(line.event["raw"])}
+        return {"t": line.t, "dir": line.dir, "raw": redact_raw_text(line.event["raw"])}
     return {"t": line.t, "dir": line.dir, "event": redact(line.event)}
 
 
@@ -521,7 +459,7 @@ class _Reader:
     # final non-blank line can be told apart (torn tail) from one in the middle.
 
     def __init__(self, stream: BinaryIO, path: str):
-        self._numbered = ((n, raw) for n, raw in enumerate(stream, start=1) if raw.strip())
+        self._numbered = ((n, raw) for n, raw in _numbered_lines(stream, path) if raw.strip())
         self._path = path
         self.torn_tail = False
         first = next(self._numbered, None)
@@ -545,6 +483,16 @@ class _Reader:
                 raise
             yield _check_record(record, lineno, self._path)
             held = following
+
+
+def _numbered_lines(stream: BinaryIO, path: str, limit: int = MAX_LINE_BYTES) -> Iterator[tuple[int, bytes]]:
+    # Like enumerate(stream), without reading a line of unbounded length into memory.
+    lineno = 0
+    while raw := stream.readline(limit + 1):
+        lineno += 1
+        if len(raw) > limit:
+            raise TranscriptError(f"line longer than {limit} bytes", line=lineno, path=path)
+        yield lineno, raw
 
 
 def _parse_json(raw: bytes, lineno: int, path: str | None) -> Any:
@@ -594,8 +542,10 @@ def _record_event(record: Mapping[str, Any], direction: str, fail: Callable[[str
     if "event" not in record:
         raise fail("missing 'event' (or 'raw')")
     event = record["event"]
+    if _is_event(event):
+        return event
+    if direction != "local":  # what a peer sent, recorded by an older writer: a raw frame
+        return {"type": RAW_FRAME_TYPE, "raw": orjson.dumps(event).decode()}
     if not isinstance(event, dict):
         raise fail(f"'event' must be a JSON object, got {type(event).__name__}")
-    if not isinstance(event.get("type"), str):
-        raise fail(f"'event' has no string 'type' (got {event.get('type')!r})")
-    return event
+    raise fail(f"'event' has no string 'type' (got {event.get('type')!r})")

@@ -204,7 +204,7 @@ def _translate(event: JSON, side: str, source: str, target: str, state: Translat
     if not isinstance(event, dict):
         raise TypeError(f"expected an event dict, got {type(event).__name__}")
     data = orjson.dumps(event)
-    decoded = decoder(side, source).decode(data)
+    decoded = decoder(side, source).decode(data, strict=True)  # handlers rely on the model's required fields
     event = orjson.loads(data)  # a private deep copy, so handlers may share its parts
     ctx = _Ctx(state if state is not None else TranslationState(), target)
     if type(decoded) is UnknownEvent:

@@ -5,7 +5,8 @@
 Receive: one minute of assistant audio (24 kHz PCM16, synthesized voice-like
 signal) streamed as 20, 100 and 500 ms ``response.output_audio.delta`` frames,
 with transcript deltas and the response lifecycle around them, ending in a
-``response.done`` carrying an MCP call, a message and usage. Per frame:
+``response.done`` carrying an MCP call, a message and usage. Deltas carry the
+``obfuscation`` padding real servers add. Per frame:
 
 * rtproto: ``decode_server(frame)`` and, for audio deltas, ``b64_to_pcm16(delta)``;
 * SDK (openai, what ``RealtimeConnection.recv`` does after ``recv_bytes``):
@@ -46,7 +47,9 @@ import pybase64
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from rtproto.codec import b64_to_pcm16, pcm16_to_b64  # noqa: E402
-from rtproto.events import InputAudioBufferAppend, ResponseOutputAudioDelta, decode_server, encode  # noqa: E402
+from rtproto.events import (  # noqa: E402
+    GA_SERVER, InputAudioBufferAppend, ResponseOutputAudioDelta, decode_server, encode,
+)
 
 RATE = 24_000
 TARGETS = {"receive_vs_sdk": 25.0, "send_vs_sdk": 100.0, "receive_vs_orjson": 2.0}
@@ -133,9 +136,9 @@ def receive_stream(pcm: np.ndarray, delta_ms: int) -> list[bytes]:
         if start // (RATE * 3 // 10) != (start + step) // (RATE * 3 // 10) or n == 0:  # a word every 300 ms
             words.append(WORDS[len(words) % len(WORDS)])
             frames.append({"type": "response.output_audio_transcript.delta", "event_id": ids("event"), **at,
-                           "delta": " " + words[-1]})
+                           "delta": " " + words[-1], "obfuscation": ids("o")[2:10]})
         frames.append({"type": "response.output_audio.delta", "event_id": ids("event"), **at,
-                       "delta": pcm16_to_b64(pcm[start:start + step])})
+                       "delta": pcm16_to_b64(pcm[start:start + step]), "obfuscation": ids("o")[2:7]})
     transcript = " ".join(words)
     done_item = {**item, "status": "completed", "content": [{"type": "output_audio", "transcript": transcript}]}
     frames += [
@@ -156,8 +159,12 @@ def receive_stream(pcm: np.ndarray, delta_ms: int) -> list[bytes]:
 
 
 def check_receive(frames: list[bytes], pcm: np.ndarray) -> None:
-    """Both paths read every frame as the right event, and the audio comes back whole."""
-    events = [decode_server(data) for data in frames]
+    """Both paths read every frame as the right event, and the audio comes back whole.
+
+    Every frame must decode in msgspec's one pass (no second, lenient read).
+    """
+    events = [GA_SERVER._decoder.decode(data) for data in frames]
+    assert events == [decode_server(data) for data in frames]
     sdk_events = [construct_sdk(data) for data in frames]
     assert [e.type for e in events] == [e.type for e in sdk_events]
     audio = [b64_to_pcm16(e.delta) for e in events if type(e) is ResponseOutputAudioDelta]

@@ -12,10 +12,12 @@ import asyncio
 import ctypes.util
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
 import threading
+import time
 import wave
 from pathlib import Path
 
@@ -412,6 +414,92 @@ def test_wav_sink_close_plays_out_the_queue(tmp_path):
     sink.close()
     assert sink.played_samples("item_a", 0) == 5000
     assert np.array_equal(read_back(tmp_path / "out.wav"), tone(5000))
+
+
+def test_wav_sink_writer_follows_the_clock_without_further_calls(tmp_path):
+    clock = FakeClock()
+    sink = WavSink(tmp_path / "out.wav", clock=clock, sleep=clock.sleep)
+    pcm = tone(6 * RATE)
+    sink.play("item_a", 0, pcm)
+    clock.now = 1.0  # nobody calls the sink: only its writer thread can write
+    grew = wait_for_size(tmp_path / "out.wav", 44 + 2 * RATE)
+    with wave.open(str(tmp_path / "out.wav")) as w:  # the header counts what is there
+        assert w.getnframes() == RATE
+        assert np.array_equal(np.frombuffer(w.readframes(RATE), "<i2"), pcm[:RATE])
+    assert grew == 44 + 2 * RATE  # not a block more than the clock allowed
+    sink.close()
+    assert np.array_equal(read_back(tmp_path / "out.wav"), pcm)
+
+
+def wait_for_size(path: Path, size: int, limit_s: float = 30.0, proc=None) -> int:
+    """Poll ``path`` until it holds ``size`` bytes; return the size seen."""
+    deadline = time.monotonic() + limit_s
+    while (seen := path.stat().st_size) < size:
+        assert proc is None or proc.poll() is None, proc.stderr.read()
+        assert time.monotonic() < deadline, f"{path} stayed at {seen} bytes, expected {size}"
+        time.sleep(0.01)
+    return seen
+
+
+WAV_SINK_CHILD = """
+    import sys
+    import numpy as np
+    from rtproto.audio import WavSink
+
+    sink = WavSink(sys.argv[1])
+    sink.play("item_a", 0, np.load(sys.argv[2]))
+    print("playing", flush=True)
+    sys.stdin.read()  # no more calls until the parent kills us
+"""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
+def test_wav_sink_file_survives_a_kill_mid_answer(tmp_path, signum):
+    pcm = tone(6 * RATE)
+    np.save(tmp_path / "answer.npy", pcm)
+    out = tmp_path / "out.wav"
+    child = subprocess.Popen([sys.executable, "-c", textwrap.dedent(WAV_SINK_CHILD), str(out),
+                              str(tmp_path / "answer.npy")], env=child_env(tmp_path),
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+    try:
+        assert child.stdout.readline() == "playing\n", child.stderr.read()
+        seen = wait_for_size(out, 44 + 2 * 2 * RATE, proc=child)  # two seconds played
+        child.send_signal(signum)
+        assert child.wait(timeout=30) == -signum
+    finally:
+        child.kill()
+        child.communicate()
+    with wave.open(str(out)) as w:  # valid as the kill left it, with no repair
+        assert (w.getnchannels(), w.getsampwidth(), w.getframerate()) == (1, 2, RATE)
+        kept = np.frombuffer(w.readframes(w.getnframes()), "<i2")
+    assert (seen - 44) // 2 - RATE // 4 <= len(kept) < len(pcm)  # the header lags one write at most
+    assert np.array_equal(kept, pcm[:len(kept)])
+    repaired, _ = codec.read_wav(out)
+    assert len(repaired) == (out.stat().st_size - 44) // 2 >= len(kept)
+    assert np.array_equal(repaired, pcm[:len(repaired)])
+
+
+EXIT_CHILD = """
+    import shutil, sys
+    import numpy as np
+    from rtproto.audio import WavSink
+
+    sink = WavSink(sys.argv[1] + "/out.wav")
+    sink.play("item_a", 0, np.ones(48000, np.int16))
+    if sys.argv[2] == "vanish":
+        shutil.rmtree(sys.argv[1])
+        sink.close()
+        sink.close()
+"""
+
+
+@pytest.mark.parametrize("how", ["exit without close", "vanish"])
+def test_wav_sink_is_quiet_at_exit_and_when_its_directory_vanished(tmp_path, how):
+    (tmp_path / "out").mkdir()
+    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(EXIT_CHILD), str(tmp_path / "out"),
+                           how], env=child_env(tmp_path), capture_output=True, text=True, timeout=60)
+    assert (proc.returncode, proc.stderr) == (0, "")
 
 
 def test_null_sink_counts_audio_as_played_on_arrival():

@@ -156,7 +156,7 @@ def test_wrong_types_and_missing_fields(tmp_path):
     assert (wrong.line, wrong.code, wrong.path) == (line_of(entries, 3), "schema", "$.audio_start_ms")
     assert wrong.message == "input_audio_buffer.speech_started: Expected int, got str at $.audio_start_ms"
     assert (missing.line, missing.code, missing.path) == (line_of(entries, 5), "schema", "$.item_id")
-    assert "missing required field item_id" in missing.message
+    assert "missing required field 'item_id' at $.item_id" in missing.message
 
 
 def test_a_frame_that_was_not_json(tmp_path):
@@ -197,7 +197,7 @@ def test_response_create_while_a_response_is_active(tmp_path):
     entries.insert(7, ("client", {"type": "response.create", "event_id": "evt_7"}))
     (finding,) = findings(write(tmp_path, entries))
     assert (finding.line, finding.severity, finding.code) == (line_of(entries, 7), "error", "misuse")
-    assert "response.create while response 'resp_1' is in progress" in finding.message
+    assert "response.create while the response slot is active ('resp_1')" in finding.message
 
 
 def test_truncate_beyond_the_audio_received(tmp_path):
@@ -268,7 +268,7 @@ def test_human_output_and_exit_code(tmp_path, capsys):
     path = write(tmp_path, entries)
     assert cli_check([str(path)]) == 1
     out = capsys.readouterr().out.splitlines()
-    assert out[0].startswith(f"{path}:9: error: response.create while response 'resp_1' is in progress")
+    assert out[0].startswith(f"{path}:9: error: response.create while the response slot is active ('resp_1')")
     assert out[0].endswith("[misuse]")
     assert out[-1] == f"{path}: 1 error(s), 0 warning(s)"
 

@@ -526,7 +526,8 @@ def _stream(resampler, x, rng):
     return np.concatenate(outs)
 
 
-@pytest.mark.parametrize(("src", "dst"), RATE_PAIRS + [(48000, 8000), (8000, 48000), (11025, 22050)])
+@pytest.mark.parametrize(("src", "dst"), RATE_PAIRS + [(48000, 8000), (8000, 48000), (11025, 22050),
+                                         (8001, 24000), (24000, 8001)])  # interpolated weights
 def test_streaming_equals_one_shot(src, dst):
     rng = np.random.default_rng(src * 7 + dst)
     noise = rng.standard_normal(src // 3)
@@ -704,7 +705,7 @@ def _float_wav_bytes():
 @pytest.mark.parametrize(
     ("content", "named"),
     [
-        (_float_wav_bytes(), "unknown format: 3"),
+        (_float_wav_bytes(), "format code 3 (IEEE float)"),
         (b"this is not a wav file at all", "RIFF"),
         (b"", ""),
     ],

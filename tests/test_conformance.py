@@ -36,7 +36,10 @@ from rtproto.events import (
     decode_client,
     decode_server,
     encode,
+    extra_fields,
+    leniencies,
 )
+from rtproto.events import server
 from rtproto.events._base import OneOf
 from rtproto.events._event import Event
 from rtproto.events.config import RealtimeSession, TranscriptionSession, TurnDetection, VoiceId
@@ -65,6 +68,10 @@ KNOWN_EXTRA_FIELDS: dict[type, set[str]] = {
     # session.created/updated the SDK reuses its request class, which lacks them.
     RealtimeSession: {"id", "object", "expires_at"},
     TranscriptionSession: {"id", "object", "expires_at"},
+    # Real servers pad streamed deltas (see rtproto.events.server); the SDK lists it on MCP arguments only.
+    **{cls: {"obfuscation"} for cls in (
+        server.ResponseOutputAudioDelta, server.ResponseOutputAudioTranscriptDelta, server.ResponseOutputTextDelta,
+        server.ResponseFunctionCallArgumentsDelta, server.ConversationItemInputAudioTranscriptionDelta)},
 }
 # (SDK model, field) -> structs rtproto also accepts there, each for a documented reason.
 KNOWN_EXTRA_STRUCTS: dict[tuple[str, str], set[type]] = {
@@ -285,9 +292,13 @@ def check_round_trip(side: str, payload: dict[str, Any]) -> None:
     assert not isinstance(event, UnknownEvent)
     assert type(event) is TABLES[side][payload["type"]]
     assert orjson.loads(encode(event)) == payload
-    # An unknown top-level field is dropped, and nothing else changes.
-    widened = DECODE[side](orjson.dumps({**payload, EXTRA_KEY: {"nested": [1, None]}}))
-    assert widened == event
+    assert leniencies(payload, event) == []
+    # An unknown top-level field is kept (and reported), and nothing else changes.
+    extra = {EXTRA_KEY: {"nested": [1, None]}}
+    widened = DECODE[side](orjson.dumps({**payload, **extra}))
+    assert widened == event and extra_fields(widened) == extra
+    assert orjson.loads(encode(widened)) == {**payload, **extra}
+    assert leniencies({**payload, **extra}, widened) == [(f"$.{EXTRA_KEY}", f"unknown field {EXTRA_KEY!r}")]
 
 
 @pytest.mark.parametrize(("side", "event_type"), [p for p in ALL_TYPES if p not in UNGENERATABLE])
@@ -324,20 +335,26 @@ def test_sdk_valid_payloads_round_trip_exactly(side: str, event_type: str) -> No
         ("client", {"type": "response.create", "client_hint": True, "response": {"conversation": "none", "seed": 1}}),
     ],
 )
-def test_unknown_fields_on_known_events_are_dropped(side: str, payload: dict[str, Any]) -> None:
-    event = DECODE[side](orjson.dumps(payload))
+def test_unknown_fields_on_known_events_are_kept_and_reported(side: str, payload: dict[str, Any]) -> None:
+    data = orjson.dumps(payload)
+    event = DECODE[side](data)
     assert type(event) is TABLES[side][payload["type"]]
-    dropped = {"strict", "channels", "new_setting", "provenance", "confidence", "trace", "video_tokens",
+    assert orjson.loads(encode(event)) == payload
+    unknown = {"strict", "channels", "new_setting", "provenance", "confidence", "trace", "video_tokens",
                "client_hint", "seed"}
-
-    def without(value: Any) -> Any:
-        if isinstance(value, dict):
-            return {k: without(v) for k, v in value.items() if k not in dropped}
-        if isinstance(value, list):
-            return [without(v) for v in value]
-        return value
-
-    assert orjson.loads(encode(event)) == without(payload)
-    # Free-form values (a tool's JSON-schema parameters) keep every key.
+    reported = leniencies(data, event)
+    assert sorted(what for _, what in reported) == sorted(f"unknown field {k!r}" for k in keys(payload) if k in unknown)
+    assert all(path.rsplit(".", 1)[-1] in unknown for path, _ in reported)
+    # Free-form values (a tool's JSON-schema parameters) are values, not fields: never reported.
     if payload["type"] == "session.updated":
         assert event.session.tools[0].parameters == {"type": "object"}
+        assert extra_fields(event.session.tools[0]) == {"strict": True}
+
+
+def keys(value: Any) -> list[str]:
+    """Every object key anywhere inside a JSON value."""
+    if isinstance(value, dict):
+        return [k for key, v in value.items() for k in (key, *keys(v))]
+    if isinstance(value, list):
+        return [k for v in value for k in keys(v)]
+    return []

@@ -50,10 +50,19 @@ from rtproto.events import (
     SessionUpdate,
     SystemMessage,
     UnknownEvent,
+    ConversationItem,
+    UnknownConversationItem,
+    UnknownObject,
+    UnknownAudioFormat,
+    UnknownTool,
+    UnknownToolChoice,
+    UnknownTurnDetection,
     UserMessage,
     decode_client,
     decode_server,
     encode,
+    extra_fields,
+    leniencies,
     to_dict,
 )
 
@@ -317,11 +326,13 @@ def test_null_stays_null_and_absent_stays_absent() -> None:
     assert b'"call_id":null' in encode(absent) and b'"id"' not in encode(absent)
 
 
-def test_a_stray_role_on_an_item_without_roles_is_dropped_like_any_unknown_field() -> None:
+def test_a_stray_role_on_an_item_without_roles_is_kept_like_any_unknown_field() -> None:
     item = {"type": "function_call", "role": "assistant", "name": "f", "arguments": "{}", "call_id": "c"}
-    event = decode_server(frame({"type": "conversation.item.done", "event_id": "e", "item": item}))
-    assert type(event.item) is FunctionCall
-    assert orjson.loads(encode(event))["item"] == {k: v for k, v in item.items() if k != "role"}
+    data = frame({"type": "conversation.item.done", "event_id": "e", "item": item})
+    event = decode_server(data)
+    assert type(event.item) is FunctionCall and extra_fields(event.item) == {"role": "assistant"}
+    assert orjson.loads(encode(event))["item"] == item
+    assert leniencies(data, event) == [("$.item.role", "unknown field 'role'")]
 
 
 def test_session_update_round_trips_through_the_client_decoder() -> None:
@@ -460,9 +471,60 @@ ITEM_DONE = {"type": "conversation.item.done", "event_id": "e"}
 def test_bad_server_frames_name_the_event_type_and_path(data: bytes, message: str, event_type: str | None,
                                                        path: str | None) -> None:
     with pytest.raises(ProtocolError) as caught:
-        decode_server(data)
+        decode_server(data, strict=True)
     assert str(caught.value) == message
     assert (caught.value.event_type, caught.value.path) == (event_type, path)
+
+
+# What a strict read refuses and a lenient one (the default for server events) tolerates.
+TOLERATED = [
+    (frame({k: v for k, v in AUDIO_DELTA.items() if k != "item_id"}),
+     [("$.item_id", "missing required field 'item_id'")], lambda e: e.item_id is UNSET),
+    (frame({**ITEM_DONE, "item": {"type": "reasoning", "id": "x"}}),
+     [("$.item", "unknown item type 'reasoning'")], lambda e: type(e.item) is UnknownConversationItem),
+    (frame({**ITEM_DONE, "item": {"type": "message", "role": "robot", "content": []}}),
+     [("$.item", "unknown item type 'message', role 'robot'")], lambda e: e.item.raw["role"] == "robot"),
+    (frame({"type": "session.created", "event_id": "e", "session": {"type": "realtime", "tool_choice": "sometimes"}}),
+     [("$.session.tool_choice", "unknown tool_choice value 'sometimes'")],
+     lambda e: type(e.session.tool_choice) is UnknownToolChoice),
+    (frame({"type": "session.created", "event_id": "e", "session": {"type": "realtime", "tools": [{"type": "mcp"}]}}),
+     [("$.session.tools[0].server_label", "missing required field 'server_label'")],
+     lambda e: type(e.session.tools[0]) is McpTool and e.session.tools[0].server_label is UNSET),
+    (frame({"type": "error", "event_id": None, "error": {"type": "server_error", "message": "boom"}}),
+     [("$.event_id", "null for non-nullable field 'event_id'")], lambda e: e.event_id is None),
+]
+
+
+@pytest.mark.parametrize(("data", "reported", "check"), TOLERATED,
+                         ids=["missing-required-field", "unknown-item-type", "unknown-message-role",
+                              "unknown-tool-choice", "mcp-tool-without-label", "null-event-id"])
+def test_server_frames_a_strict_read_refuses_are_read_liberally(data: bytes, reported: list, check: Any) -> None:
+    event = decode_server(data)
+    assert check(event)
+    assert orjson.loads(encode(event)) == orjson.loads(data) and to_dict(event) == orjson.loads(data)
+    assert leniencies(data, event) == reported
+    assert decode_server(encode(event)) == event
+    with pytest.raises(ProtocolError):
+        decode_server(data, strict=True)
+
+
+def test_client_frames_are_read_strictly() -> None:
+    with pytest.raises(ProtocolError, match="^conversation.item.truncate: Object missing required field item_id$"):
+        decode_client(frame({"type": "conversation.item.truncate", "content_index": 0, "audio_end_ms": 5}))
+    with pytest.raises(ProtocolError, match="Invalid ConversationItem type 'reasoning' at \\$.item$"):
+        decode_client(frame({"type": "conversation.item.create", "item": {"type": "reasoning"}}))
+    # Unknown fields are no violation: kept, as on the server side.
+    payload = {"type": "response.create", "response": {"conversation": "none", "seed": 1}}
+    event = decode_client(frame(payload))
+    assert extra_fields(event.response) == {"seed": 1} and orjson.loads(encode(event)) == payload
+
+
+def test_a_placeholder_is_an_instance_of_its_union_and_compares_by_json() -> None:
+    item = UnknownConversationItem({"type": "reasoning", "id": "rs_1"})
+    assert isinstance(item, ConversationItem) and isinstance(item, UnknownObject)
+    assert item.type == "reasoning" and item == UnknownConversationItem({"type": "reasoning", "id": "rs_1"})
+    assert item != UnknownConversationItem({"type": "reasoning", "id": "rs_2"})
+    assert encode(ConversationItemCreate(item=item)) == b'{"type":"conversation.item.create","item":{"type":"reasoning","id":"rs_1"}}'
 
 
 @pytest.mark.parametrize(
@@ -582,3 +644,22 @@ def test_fuzz_arbitrary_json_values(value: Any) -> None:
 @given(damaged_frames)
 def test_fuzz_damaged_real_frames(data: bytes) -> None:
     decodes_or_protocol_error(data)
+
+
+def test_unknown_tool_turn_detection_and_format_kinds_become_placeholders() -> None:
+    session = {"type": "realtime", "tools": [{"type": "web_search", "filters": {"domains": ["x"]}}],
+               "audio": {"input": {"turn_detection": {"type": "push_to_talk", "hold_ms": 200},
+                                   "format": {"type": "audio/opus", "rate": 48000}},
+                         "output": {"format": "pcm16"}}}
+    data = frame({"type": "session.updated", "event_id": "e", "session": session})
+    event = decode_server(data)
+    audio = event.session.audio
+    assert [type(event.session.tools[0]), type(audio.input.turn_detection), type(audio.input.format),
+            type(audio.output.format)] == [UnknownTool, UnknownTurnDetection, UnknownAudioFormat, UnknownAudioFormat]
+    assert orjson.loads(encode(event)) == orjson.loads(data)
+    assert leniencies(data, event) == [  # in the frame's order
+        ("$.session.tools[0]", "unknown tool type 'web_search'"),
+        ("$.session.audio.input.turn_detection", "unknown turn detection type 'push_to_talk'"),
+        ("$.session.audio.input.format", "unknown audio format type 'audio/opus'"),
+        ("$.session.audio.output.format", "unknown audio format value 'pcm16'"),
+    ]

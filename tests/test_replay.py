@@ -10,7 +10,7 @@ import pytest
 
 from rtproto.actions import ApprovalAnswered, ProtocolViolation, ToolCall, ToolResult, Truncated, TurnDone
 from rtproto.errors import TranscriptError
-from rtproto.policy import DENY_REASON, ToolPolicy
+from rtproto.policy import ToolPolicy
 from rtproto.replay import replay
 from rtproto.testing import ScriptBuilder
 from rtproto.transcript import read_transcript
@@ -183,12 +183,13 @@ def test_a_timeout_line_whose_recorded_answer_differs_is_a_mismatch():
            "mcpr_server_1 approve=False reason='timed out')" in mismatch
 
 
-def test_approval_denied_by_policy():
-    script = approval_script(None, {"approve": False, "reason": DENY_REASON}, {"allow": ["search"]})
+def test_a_tool_the_policy_does_not_allow_is_asked_about_never_denied_unasked():
+    script = approval_script(None, {"approve": False, "reason": "not allowed by client policy"}, {"allow": ["search"]})
     result = replay(script.build())
-    assert result.ok, result.mismatches
-    answered = [n.notice for n in result.notices if isinstance(n.notice, ApprovalAnswered)]
-    assert answered[0].by == "policy"
+    assert [r.event["type"] for r in result.expected][:1] == ["conversation.item.create"]
+    assert not any(p.event["type"] == "conversation.item.create" for p in result.produced)
+    assert not [n for n in result.notices if isinstance(n.notice, ApprovalAnswered)]
+    assert any("which the core did not produce" in m for m in result.mismatches)
 
 
 def test_explicit_policy_overrides_the_header():
@@ -313,7 +314,7 @@ def test_response_create_while_the_response_is_still_running():
 
 
 def test_wrong_approval_answer():
-    script = approval_script(None, {"approve": True}, {"allow": ["search"]})
+    script = approval_script({"approve": False}, {"approve": True}, {"allow": ["search"]})
     result = replay(script.build())
     assert len(result.mismatches) == 1
     assert "the recording has conversation.item.create (mcp_approval_response mcpr_server_1 approve=True)" \
@@ -332,6 +333,8 @@ def test_missing_function_output():
     script = Script().start([WEATHER_TOOL]).user_turn().created("resp_1")
     script.server("response.function_call_arguments.done", response_id="resp_1", item_id="fc_1", output_index=0,
                   call_id="call_1", name="get_weather", arguments="{}")
+    script.output_item("resp_1", {"type": "function_call", "id": "fc_1", "call_id": "call_1", "name": "get_weather",
+                                  "arguments": "{}", "status": "completed"})
     script.done("resp_1")
     result_line = script.local("function.result", call_id="call_1", output="{}", is_error=False).line
     result = replay(script.build())
@@ -346,7 +349,7 @@ def test_illegal_app_event_is_reported():
     script.done("resp_1")
     result = replay(script.build())
     assert len(result.mismatches) == 1
-    assert result.mismatches[0].startswith(f"line {line}: illegal response.create: response.create while response")
+    assert result.mismatches[0].startswith(f"line {line}: illegal response.create: response.create while the response slot is active")
 
 
 def test_bad_local_line_is_reported():

@@ -17,7 +17,15 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from rtproto.errors import TranscriptError
-from rtproto.server import CloseStep, Departure, ExpectStep, RealtimeServer, SendStep, plan_replay
+from rtproto.server import (
+    DEFAULT_MAX_FRAME,
+    CloseStep,
+    Departure,
+    ExpectStep,
+    RealtimeServer,
+    SendStep,
+    plan_replay,
+)
 from rtproto.testing import ScriptBuilder, serve_transcript
 from rtproto.transcript import RAW_FRAME_TYPE, TranscriptWriter, read_transcript
 
@@ -415,3 +423,62 @@ async def test_run_server_announces_its_url_and_serves(tmp_path):
         await proc.wait()
     assert [e["event_id"] for e in received] == [f"event_A{n}" for n in range(1, 7)]
     assert orjson.loads(path.read_bytes().splitlines()[0])["model"] == "gpt-realtime"
+
+
+# ---------------------------------------------------------------------------
+# Bounded client frames
+
+
+async def send_and_wait_close(url: str, frame: str) -> int | None:
+    """Send one frame, then read until the server closes; returns the close code it sent."""
+    ws = await connect(url, max_size=None)
+    try:
+        await ws.send(frame)
+    except ConnectionClosed:
+        pass  # the server may close before the last bytes of the frame are written
+    await ws.wait_closed()  # closed by the server: no close() of ours to race with it
+    return ws.close_code
+
+
+@pytest.mark.parametrize(("max_frame", "size"), [(4096, 4097), (None, 17 * 1024 * 1024)])
+async def test_a_client_frame_over_the_bound_closes_with_1009(max_frame, size):
+    options = {} if max_frame is None else {"max_frame": max_frame}
+    async with asyncio.timeout(LIMIT), serve_transcript(conversation(), speed="max", **options) as server:
+        assert server.max_frame == (max_frame or DEFAULT_MAX_FRAME) and DEFAULT_MAX_FRAME == 16 * 1024 * 1024
+        frame = client_event("session.update", pad="x" * (size - len(client_event("session.update", pad=""))))
+        assert len(frame) == size
+        code = await send_and_wait_close(server.url, frame)
+        session = await server.wait_session_done()
+    assert code == 1009
+    assert session.received == []  # refused, never buffered into an event
+
+
+async def test_a_client_frame_at_the_bound_is_accepted():
+    async with asyncio.timeout(LIMIT), serve_transcript(conversation(), speed="max", max_frame=4096) as server:
+        async with connect(server.url) as ws:
+            await recv_event(ws)
+            frame = client_event("session.update", pad="x" * (4096 - len(client_event("session.update", pad=""))))
+            await ws.send(frame)
+            assert (await recv_event(ws))["type"] == "session.updated"
+    assert server.received[0]["type"] == "session.update"
+
+
+def test_max_frame_must_be_positive():
+    with pytest.raises(ValueError, match="max_frame"):
+        RealtimeServer(conversation().build(), max_frame=0)
+
+
+async def test_serves_an_older_recording_whose_lines_have_no_type(tmp_path):
+    path = tmp_path / "old.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in [
+        {"rtproto": "transcript/1", "api": "ga"},
+        {"t": 1, "dir": "server", "event": {"type": "session.created", "event_id": "e1"}},
+        {"t": 2, "dir": "server", "event": {"no": "type"}},
+        {"t": 3, "dir": "client", "event": {"type": 5}},
+        {"t": 4, "dir": "server", "event": {"type": "session.updated", "event_id": "e2"}},
+    ]) + "\n")
+    async with asyncio.timeout(LIMIT), serve_transcript(path, speed="max") as server:
+        async with connect(server.url) as ws:
+            got = [json.loads(await ws.recv()) for _ in range(3)]
+    assert got == [{"type": "session.created", "event_id": "e1"}, {"no": "type"},
+                   {"type": "session.updated", "event_id": "e2"}]

@@ -264,10 +264,9 @@ def test_error_for_our_response_create_is_matched_and_ends_the_request(server):
     session = Session()
     request = session.send(ResponseCreate())[0].event
     out = feed(session, server("error", error={
-        "type": "invalid_request_error", "code": "conversation_already_has_active_response",
-        "message": "busy", "param": None, "event_id": request.event_id}))
-    assert out == [ServerError("conversation_already_has_active_response", "busy", "invalid_request_error",
-                               None, "response.create")]
+        "type": "invalid_request_error", "code": "invalid_value",
+        "message": "bad", "param": "response.tools", "event_id": request.event_id}))
+    assert out == [ServerError("invalid_value", "bad", "invalid_request_error", "response.tools", "response.create")]
     assert sent_types(session.send(ResponseCreate())) == ["response.create"]  # no longer requested
 
 
@@ -278,7 +277,7 @@ def test_error_names_the_client_event_type_or_none(server):
                                                 "code": "input_audio_buffer_commit_empty", "event_id": commit.event_id}),
                server("error", error={"type": "server_error", "message": "oops", "event_id": "evt_999"}))
     assert [o.client_event_type for o in out] == ["input_audio_buffer.commit", None]
-    assert out[1] == ServerError(None, "oops", "server_error", None, None)
+    assert out[1] == ServerError(None, "oops", "server_error", None, None, "transient")
 
 
 def test_response_cancel_needs_a_response(server):
@@ -571,15 +570,23 @@ def test_violation_seen_after_its_response_ended_cancels_nothing(server):
 # Function tools
 
 
-def arguments_done(server, rid="resp_1", call_id="call_1", name="get_weather", item_id="fc_1"):
-    return server("response.function_call_arguments.done", response_id=rid, item_id=item_id, output_index=0,
-                  call_id=call_id, name=name, arguments='{"city":"Oslo"}')
+def call_done(server, rid="resp_1", call_id="call_1", name="get_weather", item_id="fc_1", status="completed"):
+    """A function call's item is done (its arguments complete)."""
+    item = {**function_call(call_id, name, item_id), "status": status}
+    return server.output_item(rid, item)
+
+
+def called(server, rid="resp_1", **call):
+    """A response that completed with one function call."""
+    return [server.created(rid), call_done(server, rid, **call), server.done(rid)]
 
 
 def test_function_call_round_trip(server):
     session = Session(function_tools={"get_weather"})
     out = feed(session, server.created("resp_1"), server.output_item("resp_1", function_call(arguments=""), done=False),
-               arguments_done(server), server.output_item("resp_1", function_call()),
+               server("response.function_call_arguments.done", response_id="resp_1", item_id="fc_1", output_index=0,
+                      call_id="call_1", name="get_weather", arguments='{"city":"Oslo"}'),
+               server.output_item("resp_1", function_call()),
                server.item_done(function_call()), server.done("resp_1", output=[function_call()]))
     assert of(out, CallFunction) == [CallFunction("call_1", "get_weather", '{"city":"Oslo"}')]
     assert of(out, ToolCall) == [ToolCall("function", "fc_1", "call_1", None, "get_weather", '{"city":"Oslo"}')]
@@ -592,35 +599,49 @@ def test_function_call_round_trip(server):
     assert session.pending_calls == {}
 
 
-def test_function_result_during_a_response_waits_for_its_done(server):
+def test_a_completed_call_runs_when_its_response_completes(server):
     session = Session(function_tools={"get_weather"})
-    feed(session, server.created("resp_1"), arguments_done(server))
-    assert sent_types(session.function_result("call_1", "{}")) == ["conversation.item.create"]
-    assert sent_types(feed(session, server.done("resp_1"))) == ["response.create"]
+    out = feed(session, server.created("resp_1"), call_done(server))
+    assert of(out, CallFunction) == [] and of(out, ToolCall)[0].name == "get_weather"  # shown, held
+    out = feed(session, server.done("resp_1"))
+    assert of(out, CallFunction) == [CallFunction("call_1", "get_weather", '{"city":"Oslo"}')]
+    assert sent_types(session.function_result("call_1", "{}")) == ["conversation.item.create", "response.create"]
+
+
+@pytest.mark.parametrize(("item_status", "response_status"), [
+    ("incomplete", "cancelled"), ("completed", "cancelled"), ("completed", "incomplete"), ("completed", "failed"),
+])
+def test_a_call_cut_off_is_shown_never_run_and_never_answered(server, item_status, response_status):
+    session = Session(function_tools={"get_weather"})
+    out = feed(session, server.created("resp_1"), call_done(server, status=item_status),
+               server.done("resp_1", status=response_status))
+    assert of(out, CallFunction) == [] and sent(out) == []
+    assert [n.error for n in of(out, ToolResult)] == [
+        f"not run: {'the call is incomplete' if item_status == 'incomplete' else f'response {response_status}'}"]
+    assert not session.busy and session.pending_calls == {}
 
 
 def test_one_response_create_after_all_outputs_of_a_response(server):
     session = Session(function_tools={"get_weather"})
-    feed(session, server.created("resp_1"), arguments_done(server, call_id="call_1", item_id="fc_1"),
-         arguments_done(server, call_id="call_2", item_id="fc_2"), server.done("resp_1"))
+    feed(session, server.created("resp_1"), call_done(server, call_id="call_1", item_id="fc_1"),
+         call_done(server, call_id="call_2", item_id="fc_2"), server.done("resp_1"))
     assert sent_types(session.function_result("call_2", "{}")) == ["conversation.item.create"]
     assert sent_types(session.function_result("call_1", "{}")) == ["conversation.item.create", "response.create"]
 
 
 def test_unregistered_function_gets_an_error_output_at_once(server):
     session = Session(function_tools={"get_weather"})
-    out = feed(session, server.created("resp_1"), arguments_done(server, name="launch"))
+    out = feed(session, *called(server, name="launch"))
     error = json.dumps({"error": "unknown function tool 'launch'"})
     assert sent(out) == [{"type": "conversation.item.create", "item": {
-        "type": "function_call_output", "call_id": "call_1", "output": error}}]
+        "type": "function_call_output", "call_id": "call_1", "output": error}}, {"type": "response.create"}]
     assert of(out, ToolResult) == [ToolResult("function", "fc_1", "call_1", "launch", None, error)]
     assert of(out, CallFunction) == []
-    assert sent_types(feed(session, server.done("resp_1"))) == ["response.create"]
 
 
 def test_function_error_output(server):
     session = Session(function_tools={"get_weather"})
-    feed(session, server.created("resp_1"), arguments_done(server), server.done("resp_1"))
+    feed(session, *called(server))
     error = json.dumps({"error": "ValueError: no such city"})
     out = session.function_result("call_1", error, is_error=True)
     assert sent(out)[0]["item"]["output"] == error
@@ -629,7 +650,7 @@ def test_function_error_output(server):
 
 def test_function_result_for_unknown_or_answered_calls_is_refused(server):
     session = Session(function_tools={"get_weather"})
-    feed(session, server.created("resp_1"), arguments_done(server))
+    feed(session, *called(server))
     assert_refused(session, lambda: session.function_result("call_9", "{}"), "not a pending function call")
     assert_refused(session, lambda: session.function_result("call_1", 42), "must be a string")
     session.function_result("call_1", "{}")
@@ -893,11 +914,11 @@ def test_response_done_without_response_created(server):
 def test_response_created_while_another_is_active(server):
     session = Session()
     out = feed(session, server.created("resp_1"), server.created("resp_2"))
-    assert ProtocolViolation("response.created for 'resp_2' while 'resp_1' is in progress") in out
+    assert ProtocolViolation("response.created for 'resp_2' while the response slot is active ('resp_1')") in out
     assert session.active_response_id == "resp_2"
     strict = Session(strict=True)
     feed(strict, server.created("resp_1"))
-    with pytest.raises(RemoteProtocolError, match="in progress"):
+    with pytest.raises(RemoteProtocolError, match="while the response slot is active"):
         strict.receive(server.created("resp_2"))
     assert strict.active_response_id == "resp_1"
 
@@ -916,8 +937,9 @@ def test_response_done_twice(server):
 def test_local_lines_dispatch_to_the_methods(server):
     def prepared():
         session = Session(policy=ToolPolicy(ask={"create_repo"}), function_tools={"get_weather"})
+        feed(session, *called(server, rid="resp_0"))
         speaking(session, server, nbytes=4800)
-        feed(session, server.item_done(approval_request()), arguments_done(server))
+        feed(session, server.item_done(approval_request()))
         return session
 
     pairs = [

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from rtproto.errors import TranscriptError
 from rtproto.transcript import (
+    Secrets,
     RAW_FRAME_TYPE,
     REDACTED,
     Line,
@@ -309,9 +310,9 @@ OK = {"t": 1, "dir": "server", "event": {"type": "session.created"}}
         ([HEADER, {"t": "1", "dir": "server", "event": {"type": "a"}}], 2, "'t' must be a number"),
         ([HEADER, {"t": 1, "dir": "up", "event": {"type": "a"}}], 2, "'dir' must be one of"),
         ([HEADER, {"t": 1, "dir": "server"}], 2, "missing 'event'"),
-        ([HEADER, {"t": 1, "dir": "server", "event": [1]}], 2, "'event' must be a JSON object"),
-        ([HEADER, {"t": 1, "dir": "client", "event": {"item": 1}}], 2, "no string 'type'"),
-        ([HEADER, {"t": 1, "dir": "client", "event": {"type": 7}}], 2, "no string 'type'"),
+        ([HEADER, {"t": 1, "dir": "local", "event": [1]}], 2, "'event' must be a JSON object"),
+        ([HEADER, {"t": 1, "dir": "local", "event": {"item": 1}}], 2, "no string 'type'"),
+        ([HEADER, {"t": 1, "dir": "local", "event": {"type": 7}}], 2, "no string 'type'"),
         ([HEADER, {"t": 1, "dir": "local", "raw": "x"}], 2, "'raw' line must have dir"),
         ([HEADER, "3", OK], 2, "a line must be a JSON object"),
     ],
@@ -419,3 +420,139 @@ def test_sigkill_loses_at_most_the_line_being_written(tmp_path):
     assert transcript.header["scenario"] == "sigkill"
     assert len(seqs) >= 200
     assert seqs == list(range(len(seqs)))
+
+
+# ---------------------------------------------------------------------------
+# Known secret values, from a real server
+
+
+async def test_known_secrets_echoed_by_a_server_never_reach_the_file(tmp_path):
+    from websockets.asyncio.client import connect
+    from websockets.asyncio.server import serve
+    from websockets.exceptions import ConnectionClosed
+
+    mcp_token, proxy_password = "tok42", "Pr0xyPa55"
+    proxy_url = f"http://bob:{proxy_password}@proxy.example:3128"
+    secrets = Secrets([OPENAI_KEY.replace("proj-", "proj-x"), mcp_token])  # a key no pattern alone would need
+    secrets.add_url(proxy_url)
+    api_key = OPENAI_KEY.replace("proj-", "proj-x")
+    said = [
+        orjson.dumps({"type": "error", "error": {"message": f"key {api_key} via {proxy_url}: bad token {mcp_token}"}}),
+        f"<html>upstream said {mcp_token} and {proxy_password}</html>".encode(),
+        orjson.dumps({"type": "session.created", "note": f"escaped \u00e9 {mcp_token}"}),
+    ]
+
+    async def echo(ws):
+        for frame in said:
+            await ws.send(frame.decode())
+        await ws.close(4000, f"bye {mcp_token}")
+
+    path = tmp_path / "echo.jsonl"
+    async with serve(echo, "127.0.0.1", 0) as server:
+        port = server.sockets[0].getsockname()[1]
+        with TranscriptWriter.open(path, url=f"ws://127.0.0.1:{port}/v1?token={mcp_token}", secrets=secrets,
+                                   proxy=proxy_url, clock=FakeClock()) as writer:
+            async with connect(f"ws://127.0.0.1:{port}") as ws:
+                try:
+                    async for message in ws:
+                        writer.server(message)
+                except ConnectionClosed:
+                    pass
+                writer.local({"type": "connection.closed", "code": ws.close_code, "reason": ws.close_reason,
+                              "by": "server"})
+
+    data = path.read_bytes()
+    for secret in (api_key, mcp_token, proxy_password):
+        assert secret.encode() not in data, secret
+    lines = read_transcript(path).lines
+    assert [line.type for line in lines] == ["error", RAW_FRAME_TYPE, "session.created", "connection.closed"]
+    assert lines[0].event["error"]["message"] == f"key {REDACTED} via http://bob:{REDACTED}@proxy.example:3128: " \
+                                                 f"bad token {REDACTED}"
+    assert lines[3].event["reason"] == f"bye {REDACTED}"
+
+
+def test_a_clean_frame_is_still_written_byte_for_byte_when_secrets_are_known(tmp_path):
+    frame = b'{"type":"response.output_audio.delta","delta":"AAAA","item_id":"item_1"}'
+    path = tmp_path / "s.jsonl"
+    with TranscriptWriter.open(path, secrets=Secrets(["tok42", "ab"]), clock=FakeClock()) as writer:
+        writer.server(frame)
+    assert path.read_bytes().splitlines()[1] == b'{"t":0.0,"dir":"server","event":' + frame + b"}"
+
+
+# ---------------------------------------------------------------------------
+# Frames without a string type
+
+
+@pytest.mark.parametrize("frame", [b'{"no":"type"}', b'{"type": 5}', b"[1,2]", b'"x"', {"no": "type"}])
+def test_a_frame_that_is_not_an_event_is_a_raw_line(tmp_path, frame):
+    path = tmp_path / "s.jsonl"
+    with TranscriptWriter.open(path, clock=FakeClock()) as writer:
+        writer.server(frame)
+    record = json.loads(path.read_bytes().splitlines()[1])
+    assert "event" not in record
+    assert json.loads(record["raw"]) == (json.loads(frame) if isinstance(frame, bytes) else frame)
+
+
+def test_an_older_file_with_typeless_events_reads_them_as_raw_frames(tmp_path):
+    path = write_lines(tmp_path / "old.jsonl", HEADER, {"t": 1, "dir": "server", "event": {"no": "type"}},
+                       {"t": 2, "dir": "server", "event": {"type": 5}}, {"t": 3, "dir": "client", "event": [1, 2]},
+                       {"t": 4, "dir": "server", "event": "x"}, OK)
+    expected = [{"no": "type"}, {"type": 5}, [1, 2], "x"]
+    for lines in (read_transcript(path).lines, list(iter_transcript(path)[1])):
+        assert [line.type for line in lines] == [RAW_FRAME_TYPE] * 4 + ["session.created"]
+        assert [json.loads(line.event["raw"]) for line in lines[:4]] == expected
+
+
+def test_an_over_long_line_is_a_bad_line_with_its_number(tmp_path):
+    path = tmp_path / "long.jsonl"
+    path.write_bytes(b'{"rtproto":"transcript/1","api":"ga"}\n{"t":1,"dir":"server","event":{"type":"x","d":"'
+                     + b"A" * 5000 + b'"}}\n')
+    from rtproto import transcript as module
+
+    with pytest.raises(TranscriptError, match="line longer than 4096 bytes") as info:
+        list(module._numbered_lines(path.open("rb"), str(path), limit=4096))
+    assert info.value.line == 2
+    assert len(read_transcript(path).lines) == 1  # the default limit (64 MiB) reads it
+
+
+# ---------------------------------------------------------------------------
+# A failed write
+
+
+FULL_DISK = textwrap.dedent(
+    """
+    import resource, sys
+    from rtproto.transcript import TranscriptWriter
+
+    resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv[2]), resource.RLIM_INFINITY))
+    failures = []
+    writer = TranscriptWriter.open(sys.argv[1], on_failure=failures.append)
+    for n in range(1000):
+        writer.server({"type": "response.output_audio.delta", "seq": n, "delta": "QUFB" * 300})
+        writer.local({"type": "text.input", "text": "more"})
+    writer.close()
+    print(len(failures), writer.failure, sep="\\n")
+    """
+)
+
+
+def test_a_write_past_the_file_size_limit_stops_recording_at_a_line_boundary(tmp_path):
+    path = tmp_path / "full.jsonl"
+    done = subprocess.run([sys.executable, "-c", FULL_DISK, str(path), "100000"], capture_output=True, text=True,
+                          timeout=60, env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    assert done.returncode == 0, done.stderr  # no exception, no SIGXFSZ
+    calls, message = done.stdout.splitlines()
+    assert calls == "1"
+    assert message == f"recording to {path} stopped: File too large"
+    data = path.read_bytes()
+    assert 90000 < len(data) <= 100000 and data.endswith(b"\n")
+    for raw in data.splitlines():
+        json.loads(raw)  # every line is whole
+    assert not read_transcript(path).torn_tail
+
+
+def test_a_file_in_a_missing_directory_is_refused_with_its_name(tmp_path):
+    path = tmp_path / "no" / "such" / "s.jsonl"
+    with pytest.raises(OSError) as info:
+        TranscriptWriter.open(path)
+    assert info.value.filename == str(path)

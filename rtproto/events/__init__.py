@@ -2,16 +2,26 @@
 
 Public API::
 
-    decode_server(data, api="ga") -> ServerEvent | UnknownEvent
+    decode_server(data, api="ga", strict=False) -> ServerEvent | UnknownEvent
     decode_client(data, api="ga") -> ClientEvent | UnknownEvent
     encode(event) -> bytes          # compact JSON, ready to send
+    leniencies(frame, event) -> [(json_path, what was tolerated), ...]
 
 Struct names follow wire names: ``response.output_audio.delta`` is
 :class:`ResponseOutputAudioDelta`. Optional fields default to ``UNSET``, so
-``encode(decode_server(frame))`` gives back the frame's JSON object exactly.
-An unknown ``type`` decodes to :class:`UnknownEvent` (no exception); a
-malformed frame raises :class:`rtproto.errors.ProtocolError` naming the event
-type and the JSON path.
+``encode(decode_server(frame))`` gives back the frame's JSON object exactly,
+including fields the model does not know (see :func:`extra_fields`).
+
+Server events are read liberally, client events strictly. ``decode_server``
+turns a nested object of an unknown kind (a future item, tool, content of a
+union...) into a placeholder of its union (:class:`UnknownConversationItem`,
+:class:`UnknownTool`, ... all :class:`UnknownObject`) that keeps its JSON, and
+leaves a required field the server omitted ``UNSET`` (a ``null`` stays ``None``).
+``decode_client`` and ``decode_server(..., strict=True)`` refuse both.
+An unknown ``type`` decodes to :class:`UnknownEvent` (no exception); a frame
+that is not a JSON object with a string ``type``, or holds a value of the wrong
+kind, raises :class:`rtproto.errors.ProtocolError` naming the event type and
+the JSON path. :func:`leniencies` lists what a lenient read tolerated.
 """
 
 from __future__ import annotations
@@ -20,9 +30,10 @@ from typing import Any
 
 import msgspec
 
-from ._base import UNSET, Model, OneOf, UnsetType, enc_hook
+from ._base import UNSET, Model, OneOf, UnknownObject, UnsetType, enc_hook, extra_fields
 from ._decode import EventDecoder
 from ._event import ClientEvent, Event, ServerEvent, UnknownEvent
+from ._lenient import leniencies, to_builtins
 from .client import *  # noqa: F403
 from .config import *  # noqa: F403
 from .items import *  # noqa: F403
@@ -38,7 +49,7 @@ def _event_classes(module: Any, base: type) -> list[type]:
 
 
 GA_SERVER = EventDecoder(_event_classes(_server, ServerEvent))
-GA_CLIENT = EventDecoder(_event_classes(_client, ClientEvent))
+GA_CLIENT = EventDecoder(_event_classes(_client, ClientEvent), strict=True)
 
 _DECODERS: dict[tuple[str, str], EventDecoder] = {("ga", "server"): GA_SERVER, ("ga", "client"): GA_CLIENT}
 
@@ -59,7 +70,7 @@ def _load_extra_api(api: str) -> None:
 
     module = import_module(f".{api}", __name__)
     _DECODERS[api, "server"] = EventDecoder(module.SERVER_EVENTS)
-    _DECODERS[api, "client"] = EventDecoder(module.CLIENT_EVENTS)
+    _DECODERS[api, "client"] = EventDecoder(module.CLIENT_EVENTS, strict=True)
 
 
 # The msgspec decoders themselves: a well-formed GA frame (nearly every frame)
@@ -68,18 +79,21 @@ _ga_server_fast = GA_SERVER._decoder.decode
 _ga_client_fast = GA_CLIENT._decoder.decode
 
 
-def decode_server(data: bytes | str, api: str = "ga") -> Any:
-    """Decode one server frame into its event struct (or :class:`UnknownEvent`)."""
+def decode_server(data: bytes | str, api: str = "ga", strict: bool = False) -> Any:
+    """Decode one server frame into its event struct (or :class:`UnknownEvent`).
+
+    Liberal unless ``strict``: see the module docstring.
+    """
     if api == "ga":
         try:
             return _ga_server_fast(data)
-        except Exception:  # decoded again below, to name the problem or read an unknown type
-            return GA_SERVER.decode(data)
-    return decoder("server", api).decode(data)
+        except Exception:  # decoded again below: read liberally, name the problem, or an unknown type
+            return GA_SERVER.decode(data, strict)
+    return decoder("server", api).decode(data, strict)
 
 
 def decode_client(data: bytes | str, api: str = "ga") -> Any:
-    """Decode one client frame into its event struct (or :class:`UnknownEvent`)."""
+    """Decode one client frame into its event struct (or :class:`UnknownEvent`), strictly."""
     if api == "ga":
         try:
             return _ga_client_fast(data)
@@ -95,6 +109,8 @@ def encode(event: Any) -> bytes:
     """Encode an event (or an :class:`UnknownEvent`) as compact JSON bytes."""
     if type(event) is UnknownEvent:
         return _encoder.encode(event.raw)
+    if _has_extras(event):
+        return _encoder.encode(to_builtins(event))
     return _encoder.encode(event)
 
 
@@ -102,4 +118,14 @@ def to_dict(event: Any) -> dict[str, Any]:
     """The event as a JSON-ready dict, exactly as :func:`encode` writes it."""
     if type(event) is UnknownEvent:
         return event.raw
+    if _has_extras(event):
+        return to_builtins(event)
     return msgspec.to_builtins(event, enc_hook=enc_hook)
+
+
+def _has_extras(event: Any) -> bool:
+    # A decode that kept unknown fields anywhere in the event marks its __dict__ (see _lenient.read_event).
+    try:
+        return bool(event.__dict__)
+    except AttributeError:
+        return False

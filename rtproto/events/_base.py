@@ -5,6 +5,12 @@ protocol marks optional defaults to ``UNSET`` (never ``None``), so a field that
 was absent stays absent on re-encoding and a field sent as ``null`` stays
 ``null``: decoding and encoding are lossless.
 
+Structs forbid unknown fields, so msgspec's fast decode accepts exactly the
+frames the model describes. Anything else (an unknown field, an unknown kind of
+item or tool, a missing required field) fails fast and is read again by
+:mod:`._lenient`, which keeps unknown fields in the struct's ``__dict__`` and
+unknown kinds as :class:`UnknownObject` placeholders.
+
 Top-level events are a native msgspec tagged union on ``type`` (fast path).
 Nested unions whose members msgspec cannot tell apart on its own (three
 ``message`` classes told apart by ``role``, members whose ``type`` is optional,
@@ -21,15 +27,63 @@ from typing import Any, ClassVar
 import msgspec
 from msgspec import UNSET, UnsetType
 
-__all__ = ["UNSET", "UnsetType", "Model", "OneOf", "dec_hook", "enc_hook", "format_validation_error"]
+__all__ = [
+    "UNSET", "UnsetType", "Model", "OneOf", "UnknownObject", "dec_hook", "enc_hook", "extra_fields",
+    "format_validation_error",
+]
+
+EXTRA = "_extra"  # the __dict__ key of the unknown fields a struct was decoded with
 
 
-class Model(msgspec.Struct, kw_only=True, repr_omit_defaults=True):
-    """Base of every wire object: keyword-only, absent fields are ``UNSET``."""
+class Model(msgspec.Struct, kw_only=True, repr_omit_defaults=True, forbid_unknown_fields=True, dict=True):
+    """Base of every wire object: keyword-only, absent fields are ``UNSET``.
+
+    Unknown fields of a decoded object are kept (see :func:`extra_fields`) and
+    written back by ``encode``; they take no part in ``==``.
+    """
 
     def to_dict(self) -> dict[str, Any]:
-        """The object as JSON-ready builtins (absent fields left out)."""
-        return msgspec.to_builtins(self, enc_hook=enc_hook)
+        """The object as JSON-ready builtins (absent fields left out, unknown fields kept)."""
+        from ._lenient import to_builtins
+
+        return to_builtins(self)
+
+
+def extra_fields(obj: Any) -> dict[str, Any]:
+    """The fields of a decoded object that the model does not know, as they arrived (often ``{}``)."""
+    return getattr(obj, "__dict__", {}).get(EXTRA, {})
+
+
+class UnknownObject:
+    """A nested object of a kind the model does not know (a future item, tool, format...).
+
+    ``raw`` is its JSON value, unchanged; it encodes back to exactly that. Each
+    :class:`OneOf` union has its own subclass (``ConversationItem.unknown`` is
+    :class:`UnknownConversationItem`), an instance of the union, so code that
+    dispatches on the struct class simply finds no handler for it.
+    """
+
+    __slots__ = ("raw",)
+
+    def __init__(self, raw: Any) -> None:
+        self.raw = raw
+
+    @property
+    def type(self) -> Any:
+        """The ``type`` the object carries, if any (``"reasoning"``)."""
+        return self.raw.get("type") if isinstance(self.raw, dict) else None
+
+    def to_dict(self) -> Any:
+        """The JSON value, exactly as it arrived."""
+        return self.raw
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other.raw == self.raw  # type: ignore[attr-defined]
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.raw!r})"
 
 
 class OneOf:
@@ -41,7 +95,8 @@ class OneOf:
     or a ``(type, role)`` pair when ``key_fields`` names both. ``default`` is the
     member for objects without ``type`` (the protocol lets some omit it);
     ``strings`` lists plain-string forms the union also accepts (``None`` means
-    none, ``str`` means any string).
+    none, ``str`` means any string). ``label`` names the union in reports
+    ("unknown item type 'reasoning'"); ``unknown`` is its placeholder class.
     """
 
     __slots__ = ()
@@ -49,6 +104,15 @@ class OneOf:
     key_fields: ClassVar[tuple[str, ...]] = ("type",)
     default: ClassVar[type | None] = None
     strings: ClassVar[frozenset[str] | type | None] = None
+    label: ClassVar[str] = "object"
+    unknown: ClassVar[type[UnknownObject]]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if not issubclass(cls, (msgspec.Struct, str, UnknownObject)):  # a union, not one of its members
+            doc = f"A ``{cls.__name__}`` of a kind the model does not know; ``raw`` is its JSON."
+            attrs = {"__slots__": (), "__module__": cls.__module__, "__doc__": doc}
+            cls.unknown = type(f"Unknown{cls.__name__}", (UnknownObject, cls), attrs)
 
     @classmethod
     def decode(cls, obj: Any) -> Any:
@@ -82,24 +146,50 @@ class OneOf:
 
     @classmethod
     def _member(cls, obj: dict) -> type:
-        if obj.get("type") is None:
-            if cls.default is not None:
-                return cls.default
-            if "type" not in obj:
-                raise ValueError("Object missing required field `type`")
+        member = cls.lookup(obj)
+        if member is None:
+            raise ValueError(cls.invalid(obj))
+        return member
+
+    @classmethod
+    def lookup(cls, obj: dict) -> type | None:
+        """The member struct for ``obj``, or None for a kind this union does not know.
+
+        Raises TypeError when a key field (``type``, ``role``) is not a string.
+        """
+        if obj.get("type") is None and cls.default is not None:
+            return cls.default
         for field in cls.key_fields:
             value = obj.get(field)
             if not (isinstance(value, str) or value is None):
                 # The " - at `...`" suffix lets format_validation_error extend the outer path.
                 raise TypeError(f"Expected str, got {_json_kind(value)} - at `$.{field}`")
-        key = tuple(obj.get(f) for f in cls.key_fields) if len(cls.key_fields) > 1 else obj["type"]
+        key = cls._key(obj)
         member = cls.variants.get(key)
         if member is None and len(cls.key_fields) > 1:
             # A type without roles ignores a stray `role`, like any unknown field.
             member = cls.variants.get((key[0],) + (None,) * (len(key) - 1))
-        if member is None:
-            raise ValueError(f"Invalid {cls.__name__} {cls._describe_key(key)}")
         return member
+
+    @classmethod
+    def _key(cls, obj: dict) -> Any:
+        return tuple(obj.get(f) for f in cls.key_fields) if len(cls.key_fields) > 1 else obj.get("type")
+
+    @classmethod
+    def invalid(cls, obj: dict) -> str:
+        """The strict error for an object :meth:`lookup` found no member for."""
+        if obj.get("type") is None:
+            return "Object missing required field `type`"
+        return f"Invalid {cls.__name__} {cls._describe_key(cls._key(obj))}"
+
+    @classmethod
+    def describe_unknown(cls, value: Any) -> str:
+        """What a lenient read tolerated by keeping ``value`` as a placeholder."""
+        if isinstance(value, str):
+            return f"unknown {cls.label} value {value!r}"
+        if value.get("type") is None:
+            return f"{cls.label} without a type"
+        return f"unknown {cls.label} {cls._describe_key(cls._key(value))}"
 
     @classmethod
     def _describe_key(cls, key: Any) -> str:
@@ -117,7 +207,9 @@ def _json_kind(obj: Any) -> str:
 
 
 def enc_hook(obj: Any) -> Any:
-    """msgspec encode hook: the string forms of :class:`OneOf` unions encode as str."""
+    """msgspec encode hook: placeholders encode as their JSON, string forms of unions as str."""
+    if isinstance(obj, UnknownObject):
+        return obj.raw
     if isinstance(obj, str):
         return str(obj)
     raise NotImplementedError(f"rtproto cannot encode {type(obj).__name__}")

@@ -94,6 +94,7 @@ class ResponseAudioDelta(_ContentEvent, tag="response.audio.delta"):
     """``response.audio.delta``: a chunk of base64 model audio."""
 
     delta: str
+    obfuscation: str | None | UnsetType = UNSET  # as on the GA deltas: sent by real servers, not in the SDK
 
 
 class ResponseAudioDone(_ContentEvent, tag="response.audio.done"):
@@ -104,6 +105,7 @@ class ResponseAudioTranscriptDelta(_ContentEvent, tag="response.audio_transcript
     """``response.audio_transcript.delta``: a chunk of the transcript of model audio."""
 
     delta: str
+    obfuscation: str | None | UnsetType = UNSET
 
 
 class ResponseAudioTranscriptDone(_ContentEvent, tag="response.audio_transcript.done"):
@@ -116,6 +118,7 @@ class ResponseTextDelta(_ContentEvent, tag="response.text.delta"):
     """``response.text.delta``: a chunk of model text."""
 
     delta: str
+    obfuscation: str | None | UnsetType = UNSET
 
 
 class ResponseTextDone(_ContentEvent, tag="response.text.done"):

@@ -13,6 +13,7 @@ class AudioFormat(OneOf):
     """An audio format object; ``{}`` (no ``type``) reads as PCM."""
 
     __slots__ = ()
+    label = "audio format"
 
 
 class AudioPCM(Model, AudioFormat):
@@ -64,6 +65,7 @@ class TurnDetection(OneOf):
     """``audio.input.turn_detection``: server VAD or semantic VAD."""
 
     __slots__ = ()
+    label = "turn detection"
 
 
 class ServerVad(Model, TurnDetection):
@@ -141,6 +143,7 @@ class PromptVariable(OneOf):
 
     __slots__ = ()
     strings = str
+    label = "prompt variable"
 
 
 class PromptInputText(Model, PromptVariable):
@@ -220,6 +223,7 @@ class SessionConfig(OneOf):
     """The ``session`` object: a realtime or a transcription session."""
 
     __slots__ = ()
+    label = "session"
 
 
 class RealtimeSession(Model, SessionConfig):
@@ -261,3 +265,8 @@ SessionConfig.variants = {
     'realtime': RealtimeSession,
     'transcription': TranscriptionSession,
 }
+
+UnknownAudioFormat = AudioFormat.unknown
+UnknownTurnDetection = TurnDetection.unknown
+UnknownPromptVariable = PromptVariable.unknown
+UnknownSessionConfig = SessionConfig.unknown  # say a beta-shaped session without `type`

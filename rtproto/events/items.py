@@ -39,6 +39,7 @@ class ResponseInputItem(OneOf):
 
     __slots__ = ()
     key_fields = ("type", "role")
+    label = "input item"
 
 
 class ItemReference(Model, ResponseInputItem):
@@ -55,6 +56,7 @@ class ConversationItem(ResponseInputItem):
 
     __slots__ = ()
     key_fields = ("type", "role")
+    label = "item"
 
 
 class SystemMessage(Model, ConversationItem):
@@ -135,6 +137,7 @@ class McpError(OneOf):
     """The ``error`` of an ``mcp_call`` item."""
 
     __slots__ = ()
+    label = "MCP error"
 
 
 class McpProtocolError(Model, McpError):
@@ -214,3 +217,7 @@ ConversationItem.variants = {
 
 
 ResponseInputItem.variants = {**ConversationItem.variants, ('item_reference', None): ItemReference}
+
+UnknownResponseInputItem = ResponseInputItem.unknown
+UnknownConversationItem = ConversationItem.unknown  # a future item kind ("reasoning"...), kept as JSON
+UnknownMcpError = McpError.unknown

@@ -1,4 +1,10 @@
-"""The 46 GA server events (``openai.types.realtime.RealtimeServerEvent``)."""
+"""The 46 GA server events (``openai.types.realtime.RealtimeServerEvent``).
+
+Real servers add ``obfuscation`` (random padding against length side channels)
+to the streamed text, transcript, audio and argument deltas; the SDK lists it
+on ``response.mcp_call_arguments.delta`` only. It is modelled on all of them,
+so that real deltas stay on the fast path.
+"""
 
 from __future__ import annotations
 
@@ -62,6 +68,7 @@ class TranscriptionUsage(OneOf):
     """Usage of an input transcription: tokens or duration."""
 
     __slots__ = ()
+    label = "usage"
 
 
 class TranscriptionUsageTokens(Model, TranscriptionUsage):
@@ -85,6 +92,7 @@ TranscriptionUsage.variants = {
     'tokens': TranscriptionUsageTokens,
     'duration': TranscriptionUsageDuration,
 }
+UnknownTranscriptionUsage = TranscriptionUsage.unknown
 
 
 class TranscriptionError(Model):
@@ -154,6 +162,7 @@ class ConversationItemInputAudioTranscriptionDelta(ServerEvent, tag='conversatio
     content_index: int | None | UnsetType = UNSET
     delta: str | None | UnsetType = UNSET
     logprobs: list[LogProb] | None | UnsetType = UNSET
+    obfuscation: str | None | UnsetType = UNSET
 
 
 class ConversationItemInputAudioTranscriptionFailed(ServerEvent, tag='conversation.item.input_audio_transcription.failed'):
@@ -341,6 +350,7 @@ class ResponseFunctionCallArgumentsDelta(ServerEvent, tag='response.function_cal
     item_id: str
     output_index: int
     response_id: str
+    obfuscation: str | None | UnsetType = UNSET
 
 
 class ResponseFunctionCallArgumentsDone(ServerEvent, tag='response.function_call_arguments.done'):
@@ -409,6 +419,7 @@ class ResponseOutputAudioDelta(ServerEvent, tag='response.output_audio.delta'):
     item_id: str
     output_index: int
     response_id: str
+    obfuscation: str | None | UnsetType = UNSET
 
 
 class ResponseOutputAudioDone(ServerEvent, tag='response.output_audio.done'):
@@ -430,6 +441,7 @@ class ResponseOutputAudioTranscriptDelta(ServerEvent, tag='response.output_audio
     item_id: str
     output_index: int
     response_id: str
+    obfuscation: str | None | UnsetType = UNSET
 
 
 class ResponseOutputAudioTranscriptDone(ServerEvent, tag='response.output_audio_transcript.done'):
@@ -470,6 +482,7 @@ class ResponseOutputTextDelta(ServerEvent, tag='response.output_text.delta'):
     item_id: str
     output_index: int
     response_id: str
+    obfuscation: str | None | UnsetType = UNSET
 
 
 class ResponseOutputTextDone(ServerEvent, tag='response.output_text.done'):

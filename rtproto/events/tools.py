@@ -11,6 +11,7 @@ class Tool(OneOf):
     """An entry of ``tools``: a function tool (``type`` may be omitted) or a remote MCP server."""
 
     __slots__ = ()
+    label = "tool"
 
 
 class FunctionTool(Model, Tool):
@@ -65,6 +66,7 @@ class ToolChoice(OneOf):
 
     __slots__ = ()
     strings = frozenset({'none', 'auto', 'required'})
+    label = "tool_choice"
 
 
 class ToolChoiceFunction(Model, ToolChoice):
@@ -86,3 +88,6 @@ ToolChoice.variants = {
     'function': ToolChoiceFunction,
     'mcp': ToolChoiceMcp,
 }
+
+UnknownTool = Tool.unknown
+UnknownToolChoice = ToolChoice.unknown

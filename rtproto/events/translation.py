@@ -77,7 +77,7 @@ class Session(Model):
     audio: SessionAudio
     expires_at: int
     model: str
-    type: Literal["translation"] = "translation"
+    type: Literal["translation"]
 
 
 class SessionUpdateRequest(Model):
