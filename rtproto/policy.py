@@ -43,6 +43,8 @@ __all__ = ["TIMEOUT_REASON", "Decision", "ToolPolicy", "ToolRules"]
 
 Decision = Literal["allow", "ask"]
 TIMEOUT_REASON = "timed out"
+# Item ids the client chooses: never like the server's own (``item_``, ``mcpr_``, ``fc_``, ...).
+CLIENT_ITEM_PREFIX = "rtproto_"
 
 
 def _value(obj: Any, *path: str) -> Any:
@@ -169,8 +171,9 @@ class ToolRules:
     def _answer(self, request: McpApprovalRequest, approve: bool, reason: str | None, by: str,
                 now_ms: float) -> list[Output]:
         self._approval_count += 1
-        response = McpApprovalResponse(id=f"mcpr_{self._approval_count}", approval_request_id=request.id,
-                                       approve=approve, reason=UNSET if reason is None else reason)
+        response = McpApprovalResponse(id=f"{CLIENT_ITEM_PREFIX}approval_{self._approval_count}",
+                                       approval_request_id=request.id, approve=approve,
+                                       reason=UNSET if reason is None else reason)
         sent = self._emit(ConversationItemCreate(item=response), now_ms)
         answered = ApprovalAnswered(request.id, request.name, approve, reason, by)  # type: ignore[arg-type]
         return [sent, answered] + self._flush(now_ms)

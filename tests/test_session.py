@@ -375,7 +375,7 @@ def approval_responses(outputs):
 def test_allowed_tool_is_approved_by_policy_and_the_response_create_waits(server):
     session = Session(policy=ToolPolicy(allow={"create_repo"}))
     out = feed(session, server.created("resp_1"), server.output_item("resp_1", approval_request(), done=False))
-    assert approval_responses(out) == [{"type": "mcp_approval_response", "id": "mcpr_1",
+    assert approval_responses(out) == [{"type": "mcp_approval_response", "id": "rtproto_approval_1",
                                         "approval_request_id": "apr_1", "approve": True}]
     assert of(out, ApprovalAnswered) == [ApprovalAnswered("apr_1", "create_repo", True, None, "policy")]
     assert sent_types(out) == ["conversation.item.create"]
@@ -396,7 +396,7 @@ def test_ask_puts_the_request_to_a_person(server):
     assert out == [AskApproval(request), ApprovalRequested(request)]
     assert list(session.pending_approvals) == ["apr_1"]
     answer = session.answer_approval("apr_1", True)
-    assert approval_responses(answer)[0] == {"type": "mcp_approval_response", "id": "mcpr_1",
+    assert approval_responses(answer)[0] == {"type": "mcp_approval_response", "id": "rtproto_approval_1",
                                              "approval_request_id": "apr_1", "approve": True}
     assert sent_types(answer) == ["conversation.item.create", "response.create"]
     assert of(answer, ApprovalAnswered) == [ApprovalAnswered("apr_1", "create_repo", True, None, "person")]
@@ -408,7 +408,7 @@ def test_a_tool_nobody_named_is_asked_and_denied_when_nobody_answers(server):
     out = feed(session, server.output_item("resp_x", approval_request(name="delete_repo"), done=True))
     assert approval_responses(out) == [] and list(session.pending_approvals) == ["apr_1"]
     out = session.approval_timed_out("apr_1")
-    assert approval_responses(out) == [{"type": "mcp_approval_response", "id": "mcpr_1", "approval_request_id": "apr_1",
+    assert approval_responses(out) == [{"type": "mcp_approval_response", "id": "rtproto_approval_1", "approval_request_id": "apr_1",
                                         "approve": False, "reason": TIMEOUT_REASON}]
     assert of(out, ApprovalAnswered)[0].by == "timeout"
 
@@ -444,7 +444,7 @@ def test_a_timed_out_approval_is_denied_and_answered_by_timeout(server):
     feed(session, server.item_done(approval_request()))
     out = session.approval_timed_out("apr_1", now_ms=30_000.0)
     assert TIMEOUT_REASON == "timed out"
-    assert approval_responses(out) == [{"type": "mcp_approval_response", "id": "mcpr_1", "approval_request_id": "apr_1",
+    assert approval_responses(out) == [{"type": "mcp_approval_response", "id": "rtproto_approval_1", "approval_request_id": "apr_1",
                                         "approve": False, "reason": "timed out"}]
     assert sent_types(out) == ["conversation.item.create", "response.create"]
     assert of(out, ApprovalAnswered) == [ApprovalAnswered("apr_1", "create_repo", False, "timed out", "timeout")]
@@ -466,7 +466,7 @@ def test_illegal_timeouts_are_refused_and_change_nothing(server):
     assert_refused(session, lambda: session.approval_timed_out("apr_9"), "is not pending")
     assert_refused(session, lambda: session.approval_timed_out("apr_2"), "already answered")
     person = session.answer_approval("apr_1", True)
-    assert approval_responses(person)[0]["id"] == "mcpr_2"  # the refused calls sent nothing
+    assert approval_responses(person)[0]["id"] == "rtproto_approval_2"  # the refused calls sent nothing
     assert_refused(session, lambda: session.approval_timed_out("apr_1"), "already answered")
     other = Session(policy=ToolPolicy(ask={"create_repo"}))
     feed(other, server.item_done(approval_request()))
@@ -488,7 +488,7 @@ def test_app_sent_approval_response_counts_as_the_answer(server):
 def test_approval_response_ids_are_unique(server):
     session = Session(policy=ALLOW_SEARCH)
     out = feed(session, server.item_done(approval_request("apr_1")), server.item_done(approval_request("apr_2")))
-    assert [item["id"] for item in approval_responses(out)] == ["mcpr_1", "mcpr_2"]
+    assert [item["id"] for item in approval_responses(out)] == ["rtproto_approval_1", "rtproto_approval_2"]
 
 
 # ---------------------------------------------------------------------------
@@ -993,3 +993,11 @@ def test_bad_local_lines_name_the_field(server, line, match):
     session = Session()
     speaking(session, server)
     assert_refused(session, lambda: session.local(line), match)
+
+
+def test_client_chosen_item_ids_never_look_like_the_servers(server):
+    session = Session(policy=ToolPolicy(allow={"search"}))
+    out = feed(session, server.item_added(approval_request(name="search")))
+    (item_id,) = [item["id"] for item in approval_responses(out)]
+    server_prefixes = ("item_", "mcpr_", "mcp_", "mcpl_", "fc_", "msg_", "call_", "resp_", "event_", "sess_")
+    assert item_id.startswith("rtproto_") and not item_id.startswith(server_prefixes)
