@@ -9,12 +9,18 @@ cuts the byte stream into frames itself (a few header bytes each) and takes
 a whole unmasked text or binary message straight out, while every other frame
 is fed to websockets whole, so its parser always starts on a frame boundary;
 ``send_text`` writes a masked text frame to the asyncio transport at once.
+Whatever websockets' sans-I/O core leaves to its I/O layer is done here too:
+a text message that is not UTF-8 fails the connection with 1007, and a frame
+longer than ``max_size`` reaches websockets at its header, which fails the
+connection with 1009 before the payload is buffered.
 Data frames, as raw bytes, either go to the handler of
 :meth:`WebSocketIO.deliver` at once (no task switch at all) or land in a
 deque, and a waiting reader is woken through one future. The transport's
 write-buffer limits drive ``paused``, which callers await with
 :meth:`WebSocketIO.writable`. Keepalive pings and every timeout live here, on
-loop timers, because the sans-I/O core has no clock.
+loop timers, because the sans-I/O core has no clock. A ping left unanswered
+for ``ping_timeout`` fails the connection with 1011 at once (``ping_expired``
+says so): a silent peer is noticed within ``ping_interval + ping_timeout``.
 
 This module knows neither rtproto's errors nor its frames: handshake failures
 surface as websockets' exceptions (``InvalidStatus``, ``InvalidHandshake``)
@@ -38,6 +44,7 @@ import logging
 import os
 import ssl
 import struct
+import sys
 from collections import deque
 from collections.abc import Callable
 from typing import Literal
@@ -78,6 +85,9 @@ class WebSocketIO(asyncio.BufferedProtocol):
         self.frames: deque[bytes] = deque()
         self.paused = False  # the transport's write buffer is above its high-water mark
         self.ended = False  # no more frames will arrive: close frame received or socket gone
+        self.ping_expired: float | None = None  # the ping timeout (s) that failed the connection, if one did
+        self._max_size = sys.maxsize if protocol.max_size is None else protocol.max_size
+        self._failed = False  # we failed the connection: no later frame may be delivered
         self._loop = asyncio.get_running_loop()
         self._transport: asyncio.Transport | None = None
         self._handshake: asyncio.Future[Response] = self._loop.create_future()
@@ -87,6 +97,7 @@ class WebSocketIO(asyncio.BufferedProtocol):
         self._drain: asyncio.Future[None] | None = None
         self._reading_paused = False
         self._fragments: list[bytes] | None = None
+        self._fragmented_text = False
         self._unparsed = bytearray()  # the start of a frame (or of the handshake response) torn by a read
         self._read_buffer = memoryview(bytearray(READ_BUFFER))
         self._response_fed = False
@@ -240,6 +251,11 @@ class WebSocketIO(asyncio.BufferedProtocol):
             self._arm_close_timer()
         await asyncio.shield(self._lost)
 
+    @property
+    def connected(self) -> bool:
+        """True once the transport (TCP, TLS) is up, before or after the opening handshake."""
+        return self._transport is not None
+
     def abort(self) -> None:
         """Drop the TCP connection at once."""
         if self._transport is not None:
@@ -287,7 +303,7 @@ class WebSocketIO(asyncio.BufferedProtocol):
         """
         protocol = self.protocol
         plain, fed = protocol.cur_size is None, False
-        pos, size = 0, len(data)
+        pos, size, limit = 0, len(data), self._max_size
         while size - pos >= 2:
             first, second = data[pos], data[pos + 1]
             length, start = second & 0x7F, pos + 2
@@ -296,20 +312,27 @@ class WebSocketIO(asyncio.BufferedProtocol):
                 if start > size:
                     break
                 length = int.from_bytes(data[pos + 2 : start], "big")
+            if length > limit:  # websockets fails the connection (1009) at the header, before any payload
+                self._feed(data[pos:])
+                return True
             if second & 0x80:
                 start += 4  # a masked frame from a server: websockets rejects it
             end = start + length
             if end > size:
                 break
             if plain and first in _PLAIN and second < 0x80:
-                self._push(data[start:end])
+                message = bytes(data[start:end])
+                if first == 0x81 and not message.isascii() and not self._is_utf8(message):
+                    return True
+                self._push(message)
             else:
                 self._feed(data[pos:end])
                 plain = protocol.cur_size is None and protocol.state is State.OPEN
                 fed = True
             pos = end
         if pos < size:
-            self._unparsed = bytearray(data[pos:])
+            # A frame torn by the read waits for the rest; a long one grows in place (no copy per read).
+            self._unparsed = data if pos == 0 and type(data) is bytearray else bytearray(data[pos:])
         return fed
 
     def _feed(self, data: bytes | bytearray) -> None:
@@ -317,7 +340,8 @@ class WebSocketIO(asyncio.BufferedProtocol):
         protocol.receive_data(data)
         for event in protocol.events_received():
             if type(event) is Frame:
-                self._on_frame(event)
+                if not self._failed:
+                    self._on_frame(event)
             else:
                 self._on_response(event)
 
@@ -325,21 +349,35 @@ class WebSocketIO(asyncio.BufferedProtocol):
         opcode = frame.opcode
         if opcode in _DATA:
             if frame.fin:
-                self._push(frame.data)
+                self._push_message(frame.data, opcode is Opcode.TEXT)
             else:
                 self._fragments = [frame.data]
+                self._fragmented_text = opcode is Opcode.TEXT
         elif opcode is Opcode.CONT and self._fragments is not None:
             self._fragments.append(frame.data)
             if frame.fin:
-                self._push(b"".join(self._fragments))
-                self._fragments = None
+                message, self._fragments = b"".join(self._fragments), None
+                self._push_message(message, self._fragmented_text)
         elif opcode is Opcode.PONG and frame.data == self._ping_data:
             self._ping_data = None
             self._ping_timer.cancel()
             self._ping_timer = self._loop.call_later(self._ping_interval, self._send_ping)
 
-    def _push(self, data: bytes | bytearray | memoryview) -> None:
-        frame = data if type(data) is bytes else bytes(data)
+    def _push_message(self, message: bytes, text: bool) -> None:
+        if not text or message.isascii() or self._is_utf8(message):
+            self._push(message)
+
+    def _is_utf8(self, message: bytes) -> bool:
+        """Whether a text message is UTF-8; if not, fail the connection with 1007 (RFC 6455 section 8.1)."""
+        try:
+            message.decode()
+        except UnicodeDecodeError as exc:
+            self._failed = True
+            self.protocol.fail(1007, f"invalid UTF-8: {exc.reason} at position {exc.start}")
+            return False
+        return True
+
+    def _push(self, frame: bytes) -> None:
         if self._handler is not None and not self._reader.done():  # done: deliver() failed or was cancelled
             try:
                 self._handler(frame)
@@ -388,10 +426,15 @@ class WebSocketIO(asyncio.BufferedProtocol):
         if self.protocol.state is not State.OPEN:
             return
         self.protocol.logger.debug("! keepalive ping timeout")
+        self.ping_expired = self._ping_timeout
+        self._failed = True
         self.protocol.fail(1011, "keepalive ping timeout")
         self.flush()
-        self._transport.close()
-        self._arm_close_timer()
+        # The server is gone or stuck: drop TCP now rather than wait for it to read our close
+        # frame, and tell the reader at once.
+        self.ended = True
+        self._wake_reader()
+        self._transport.abort()
 
     def _arm_close_timer(self) -> None:
         if self._close_timer is None and not self._lost.done():
@@ -408,19 +451,21 @@ async def open_websocket(
     ping_timeout: float | None,
     logger: logging.Logger,
     proxy: str | Literal[True] | None = None,
+    max_size: int | None = None,
 ) -> WebSocketIO:
     """Connect TCP (TLS for ``wss://``), run the opening handshake, start keepalive.
 
     ``proxy``: ``None`` connects directly; ``True`` takes an HTTP(S) proxy from
     the environment as websockets does (see :func:`choose_proxy`); a string is
     the proxy's URL. ``open_timeout`` covers the proxy, the tunnel, TLS and the
-    handshake. No extensions (no compression) and no frame-size limit. Raises
-    ``InvalidURI``, ``InvalidProxy``, :class:`ProxyFailure`,
-    ``InvalidStatus``/``InvalidHandshake``, ``OSError`` or ``TimeoutError``.
+    handshake. No extensions (no compression); ``max_size`` bounds an incoming
+    message (bytes; ``None``: no bound). Raises ``InvalidURI``, ``InvalidProxy``,
+    :class:`ProxyFailure`, ``InvalidStatus``/``InvalidHandshake``, ``OSError``
+    or :class:`OpenTimeout`.
     """
     uri = parse_uri(url)
     via = choose_proxy(uri, proxy)
-    protocol = ClientProtocol(uri, max_size=None, logger=logger)
+    protocol = ClientProtocol(uri, max_size=max_size, logger=logger)
     request = protocol.connect()
     for name, value in headers.items():
         request.headers[name] = value
@@ -450,9 +495,24 @@ async def open_websocket(
             tunnel.abort()
         elif via is not None and isinstance(exc, TimeoutError):  # the deadline passed before the tunnel opened
             raise ProxyFailure(proxy_address(via), exc) from exc
+        if isinstance(exc, TimeoutError):
+            raise OpenTimeout(open_timeout, connected=io.connected) from exc
         raise
     io.start_keepalive()
     return io
+
+
+class OpenTimeout(TimeoutError):
+    """``open_timeout`` (s) passed before the websocket opened.
+
+    ``connected`` is True when TCP (and TLS) connected but the server never
+    completed the opening handshake, False when the connection itself did not open.
+    """
+
+    def __init__(self, timeout: float | None, *, connected: bool):
+        super().__init__(f"timed out after {timeout:g} s" if timeout is not None else "timed out")
+        self.timeout = timeout
+        self.connected = connected
 
 
 @functools.cache

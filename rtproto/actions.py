@@ -49,6 +49,7 @@ __all__ = [
     "RateLimits",
     "RequestUnanswered",
     "ResponseStarted",
+    "Resumed",
     "Retrying",
     "Send",
     "ServerError",
@@ -261,6 +262,15 @@ class Retrying(Notice):
     cause: str
     after_ms: float
     attempt: int
+
+
+@dataclass(frozen=True, slots=True)
+class Resumed(Notice):
+    """The conversation was carried over to a new connection with ``items`` re-seeded items;
+    ``requested``: an unanswered turn was asked for again."""
+
+    items: int
+    requested: bool
 
 
 @dataclass(frozen=True, slots=True)

@@ -84,6 +84,8 @@ class Console:
                                                                f"{n.waited_ms / 1000:.0f} s; going on"),
             "InputTimeout": lambda n: self._line("note", "[the server heard nothing for its idle timeout]"),
             "RateLimits": self._rate_limits,
+            "Resumed": lambda n: self._line("note", f"[resumed with {n.items} items"
+                                                    f"{'; asking again for the unanswered turn' if n.requested else ''}]"),
         }
 
     def show(self, notice: Any) -> None:

@@ -14,13 +14,15 @@ import contextlib
 import inspect
 import json
 import logging
+import random
 import time
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Awaitable, Callable, Protocol
 
 from . import codec, events
 from .actions import AskApproval, CallFunction, ClearPlayback, EndConversation, Send
-from .errors import ConnectionClosed, ServerRefused
+from .errors import AuthenticationError, ConnectionClosed, ServerRefused, TransportError
+from .resume import RESEED_BUDGET
 from .policy import TIMEOUT_REASON
 from .session import Session
 
@@ -46,7 +48,26 @@ class Sink(Protocol):
 
 class Display(Protocol):
     def show(self, notice: Any) -> None: ...
+    def info(self, message: str) -> None: ...
     def warn(self, message: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class Reconnect:
+    """How a lost connection is replaced: ``attempts`` tries, waiting ``first_s`` seconds before
+    the first and twice as long before each next one (at most ``cap_s``), each wait spread by
+    +/- ``jitter`` of itself so that many clients do not return at once."""
+
+    attempts: int = 5
+    first_s: float = 0.5
+    cap_s: float = 8.0
+    jitter: float = 0.25
+
+    def delays(self, rng: random.Random | None = None) -> list[float]:
+        """The waits before each attempt (0.5, 1, 2, 4, 8 s by default, jittered)."""
+        rng = rng or random.Random()
+        plain = [min(self.first_s * 2 ** n, self.cap_s) for n in range(self.attempts)]
+        return [d * (1 + rng.uniform(-self.jitter, self.jitter)) for d in plain]
 
 
 @dataclass
@@ -56,8 +77,11 @@ class Driver:
     ``tools`` maps function-tool names to Python callables (sync or async) that
     take the call's JSON arguments as keyword arguments. ``approver`` is awaited
     for each approval the core asks for; ``approval_timeout`` seconds after the
-    question is shown the answer is "no" (without an approver, at once). ``recorder`` is a :class:`rtproto.transcript.TranscriptWriter`
-    (its wire lines come from the transport; the driver adds the local lines).
+    question is shown the answer is "no" (without an approver, at once). ``recorder`` is a
+    :class:`rtproto.transcript.TranscriptWriter` (its wire lines come from the transport; the
+    driver adds the local lines). With ``reconnect`` (a coroutine function that opens a new
+    connection), a lost connection is replaced as ``reconnect_plan`` says and the conversation
+    resumed on it (:meth:`rtproto.session.Session.resume`).
     """
 
     conn: Any
@@ -73,6 +97,8 @@ class Driver:
     api: str = "ga"
     clock: Callable[[], float] = time.monotonic
     drain_timeout: float = 120.0
+    reconnect: Callable[[], Awaitable[Any]] | None = None  # opens a new connection; None: a loss ends it
+    reconnect_plan: Reconnect = field(default_factory=Reconnect)
 
     def __post_init__(self) -> None:
         self._origin = self.clock()
@@ -95,23 +121,63 @@ class Driver:
         on an abnormal close, and the error of a failed approval or function step.
         """
         self._failed = asyncio.get_running_loop().create_future()
+        self._online = asyncio.Event()
+        self._online.set()
         await self.apply(self.session.start(session_config, now_ms=self.now_ms()))
-        receiver = asyncio.create_task(self._receive_loop(), name="rtproto-receive")
         helpers = [asyncio.create_task(self._timer_loop(), name="rtproto-timer")]
         if self.source is not None:
             helpers.append(asyncio.create_task(self._microphone_loop(), name="rtproto-mic"))
         if text_lines is not None:
             helpers.append(asyncio.create_task(self._text_loop(text_lines), name="rtproto-text"))
+        receiver = None
         try:
-            await self._until_done(receiver, helpers, text_lines is not None)
-            await self._drain()
-            return receiver.done()  # the server ended the conversation (else our input did)
+            while True:
+                receiver = asyncio.create_task(self._receive_loop(), name="rtproto-receive")
+                try:
+                    await self._until_done(receiver, helpers, text_lines is not None)
+                except ConnectionClosed as lost:
+                    if self.reconnect is None:
+                        raise
+                    await self._resume(lost)
+                    continue
+                if receiver.done() and self.session.expired and self.reconnect is not None:
+                    # The session hit its maximum duration: the conversation goes on in a new one.
+                    await self._resume(ConnectionClosed(1001, "the session expired"))
+                    continue
+                await self._drain()
+                return receiver.done()  # the server ended the conversation (else our input did)
         finally:
-            for task in [receiver, *helpers, *self._background]:
+            tasks = [t for t in (receiver, *helpers, *self._background) if t is not None]
+            for task in tasks:
                 task.cancel()
-            await asyncio.gather(receiver, *helpers, *self._background, return_exceptions=True)
+            await asyncio.gather(*tasks, return_exceptions=True)
             if self._failed.done():
                 self._failed.exception()  # retrieved: a failure after the end is not reported
+
+    async def _resume(self, lost: ConnectionClosed) -> None:
+        """Replace a lost connection and carry the conversation over (raises after the last try)."""
+        self._online.clear()
+        self._record({"type": "connection.lost", "code": lost.code, "reason": lost.reason,
+                      "by": getattr(lost, "by", "server")})
+        delays = self.reconnect_plan.delays()
+        self.display.warn(f"connection lost ({lost.code}{': ' + lost.reason if lost.reason else ''}); reconnecting")
+        failure: Exception = lost
+        for attempt, delay in enumerate(delays, 1):
+            self.display.info(f"reconnecting {attempt}/{len(delays)} in {delay:.1f} s ...")
+            await asyncio.sleep(delay)  # the backoff itself, not a wait for something
+            try:
+                self.conn = await self.reconnect()  # type: ignore[misc]
+            except AuthenticationError:
+                raise  # a refused key never gets better by trying again
+            except (TransportError, OSError) as exc:
+                failure = exc
+                continue
+            self._record({"type": "connection.resumed", "attempt": attempt, "budget": RESEED_BUDGET})
+            await self.apply(self.session.resume(self.now_ms(), RESEED_BUDGET))
+            self._online.set()
+            return
+        raise ConnectionClosed(lost.code, f"{lost.reason or 'connection lost'}; "
+                                          f"gave up after {len(delays)} attempts ({failure})")
 
     async def _until_done(self, receiver: asyncio.Task, helpers: list[asyncio.Task], text_mode: bool) -> None:
         # Ends with the receiver, or once typed input has ended and the conversation settled;
@@ -243,6 +309,7 @@ class Driver:
             text = line.strip()
             if not text:
                 continue
+            await self._online.wait()  # a line typed while reconnecting waits for the new connection
             await self._wait_idle()
             self._record({"type": "text.input", "text": text})
             await self.apply(self.session.send_text(text, now_ms=self.now_ms()))
@@ -289,18 +356,30 @@ class Driver:
                 raise TimeoutError
             approve, reason = await self.approver(request, self.approval_timeout)
         except TimeoutError:
+            if self._lapsed(request.id not in self.session.pending_approvals, "approval request", request.id):
+                return
             # Nobody answered in time: the core denies it as answered by "timeout"; the line
             # keeps approve/reason so readers that predate "by" still see a denial.
             self._record(line | {"approve": False, "reason": TIMEOUT_REASON, "by": "timeout"})
             await self.apply(self.session.approval_timed_out(request.id, now_ms=self.now_ms()))
         else:
+            if self._lapsed(request.id not in self.session.pending_approvals, "approval request", request.id):
+                return
             self._record(line | {"approve": approve, "reason": reason})
             await self.apply(self.session.answer_approval(request.id, approve, reason, now_ms=self.now_ms()))
 
     async def _call_function(self, call_id: str, name: str, arguments: str) -> None:
         output, is_error = await run_tool(self.tools[name], arguments)
+        if self._lapsed(call_id not in self.session.pending_calls, "function call", call_id):
+            return
         self._record({"type": "function.result", "call_id": call_id, "output": output, "is_error": is_error})
         await self.apply(self.session.function_result(call_id, output, is_error=is_error, now_ms=self.now_ms()))
+
+    def _lapsed(self, lapsed: bool, what: str, name: str) -> bool:
+        # An answer to a question of a connection that was lost since: it can no longer be sent.
+        if lapsed:
+            self.display.warn(f"the {what} {name} lapsed with its connection; its answer was not sent")
+        return lapsed
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         task = asyncio.ensure_future(coro)

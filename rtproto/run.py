@@ -40,8 +40,8 @@ def _talk_parser(sub: Any) -> None:
     p.add_argument("--instructions", help="system instructions")
     p.add_argument("--input", metavar="FILE.wav", help="speak this WAV file instead of the microphone")
     p.add_argument("--output", metavar="FILE.wav", help="write the assistant's audio here instead of the speaker")
-    p.add_argument("--text", action="store_true", help="type messages (standard input) instead of speaking")
-    p.add_argument("--headphones", action="store_true", help="keep the microphone open while the assistant speaks")
+    p.add_argument("--text", action="store_true", default=None, help="type messages (standard input) instead of speaking")
+    p.add_argument("--headphones", action="store_true", default=None, help="keep the microphone open while the assistant speaks")
     p.add_argument("--mcp", action="append", default=[], type=_mcp_spec, metavar="LABEL=URL",
                    help="a remote MCP server (repeatable)")
     p.add_argument("--mcp-token-env", metavar="VAR", help="environment variable holding the MCP servers' token")
@@ -52,6 +52,8 @@ def _talk_parser(sub: Any) -> None:
     p.add_argument("--config", metavar="FILE.toml", help="TOML file with any of these settings")
     p.add_argument("--approval-timeout", type=_seconds, metavar="SECONDS", help="deny unanswered approvals after this (default 30)")
     p.add_argument("--record", metavar="FILE.jsonl", help="record every frame into a transcript")
+    p.add_argument("--no-reconnect", dest="reconnect", action="store_false", default=None,
+                   help="end the conversation when the connection is lost (default: reconnect and resume)")
     p.add_argument("--input-device", help="microphone: index or part of its name")
     p.add_argument("--output-device", help="speaker: index or part of its name")
     p.add_argument("--demo", action="store_true", help="talk to the built-in local server (the default without an API key)")
@@ -265,7 +267,7 @@ def _talk_options(args: argparse.Namespace) -> Any:
     config = talk.load_config(args.config) if args.config else {}
     flags = {name: getattr(args, name) for name in (
         "model", "url", "voice", "instructions", "input", "output", "text", "headphones", "allow", "ask",
-        "functions", "approval_timeout", "record", "input_device", "output_device")}
+        "functions", "approval_timeout", "record", "input_device", "output_device", "reconnect")}
     flags["mcp"] = [talk.parse_mcp(spec, args.mcp_token_env) for spec in args.mcp]
     return talk.options_from(config, flags)
 

@@ -361,6 +361,7 @@ class RealtimeServer:
             max_size=self.max_frame,
             compression=None,
             logger=_ws_log,
+            **self._serve_options(),
         )
         return self
 
@@ -430,6 +431,7 @@ class RealtimeServer:
             self._sessions.append(session)
             self._new_session.notify_all()
         log.info("session %d: client connected", len(self._sessions) - 1)
+        await self._opened(ws, session)
         player = asyncio.create_task(self._play(ws, session))
         try:
             await self._listen(ws, session)
@@ -444,6 +446,7 @@ class RealtimeServer:
         try:
             async for message in ws:
                 departure = session.receive(message)
+                await self._client_frame(ws, session, message)
                 if departure is None:
                     continue
                 log.warning("%s", departure)
@@ -463,13 +466,29 @@ class RealtimeServer:
                 if isinstance(step, CloseStep):
                     await _close_as_recorded(ws, step)
                     return
-                await ws.send(step.text)
-                session.sent.append(step.event)
+                await self._send_step(ws, session, step)
             session.completed = True
             if self.close_when_done:
                 await ws.close(1000, "end of recording")
         except ConnectionClosed:
             pass
+
+    # -- hooks for servers built on this one (rtproto.faults) ----------------------
+
+    def _serve_options(self) -> dict[str, Any]:
+        """Extra keyword arguments for websockets' ``serve``."""
+        return {}
+
+    async def _opened(self, ws: ServerConnection, session: ServedSession) -> None:
+        """Called once a connection is open, before anything is played."""
+
+    async def _send_step(self, ws: ServerConnection, session: ServedSession, step: SendStep) -> None:
+        """Send one recorded server frame."""
+        await ws.send(step.text)
+        session.sent.append(step.event)
+
+    async def _client_frame(self, ws: ServerConnection, session: ServedSession, message: str | bytes) -> None:
+        """Called after each client frame has been matched against the recording."""
 
     async def _pause(self, delay_ms: float) -> None:
         if self.speed is not None and delay_ms > 0:

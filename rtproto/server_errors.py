@@ -30,6 +30,7 @@ __all__ = ["ALREADY_ACTIVE", "MAX_RETRIES", "Severity", "classify", "retry_after
 Severity = Literal["transient", "benign", "fatal", "other"]
 
 ALREADY_ACTIVE = "conversation_already_has_active_response"
+SESSION_EXPIRED = "session_expired"
 MAX_RETRIES = 3  # tries of one owed request after transient failures
 DEFAULT_RETRY_MS = 1000.0
 LONGEST_RETRY_MS = 30_000.0  # a server asking for a longer wait is answered after this
@@ -47,7 +48,7 @@ _SEVERITY: dict[str, Severity] = {
     "model_not_found": "fatal",
     "account_deactivated": "fatal",
     "billing_hard_limit_reached": "fatal",
-    "session_expired": "fatal",
+    SESSION_EXPIRED: "benign",  # the close that follows is resumed on a new session
     "authentication_error": "fatal",
     "permission_denied": "fatal",
 }

@@ -76,7 +76,7 @@ import msgspec
 from rtproto import server_errors
 from rtproto.actions import (
     ClearPlayback, EndConversation, InputTimeout, Output, ProtocolViolation, RateLimits, RequestUnanswered,
-    ResponseStarted, Retrying, Send, ServerError, SpeechStarted, SpeechStopped, TokenUsage, TranscriptDelta,
+    ResponseStarted, Resumed, Retrying, Send, ServerError, SpeechStarted, SpeechStopped, TokenUsage, TranscriptDelta,
     TranscriptDone, TranscriptionFailed, Truncated, TurnDone, TurnStats,
 )
 from rtproto.errors import LocalProtocolError, RemoteProtocolError
@@ -97,6 +97,7 @@ from rtproto.events import (
 )
 from rtproto.lifecycle import Happening, ResponseSlot, SlotState
 from rtproto.policy import ToolPolicy, ToolRules, _value
+from rtproto.resume import RESEED_BUDGET, reseed
 
 __all__ = ["ItemTranscript", "Session", "audio_bytes", "bytes_per_ms"]
 
@@ -200,6 +201,8 @@ class Session(ToolRules):
         self._sent: dict[str, str] = {}  # event_id -> type of the client event
         self._event_count = 0
         self._format: Any = None  # the session's output audio format (None: PCM16 at 24 kHz)
+        self._config: Any = None  # the session configuration last sent (re-sent on a new connection)
+        self.expired = False  # the server said the session hit its maximum duration
         self._usage = TokenUsage()
         self._turns: list[TurnStats] = []
         self.rate_limits: list[Any] = []
@@ -314,6 +317,39 @@ class Session(ToolRules):
         self._followup = True
         return out + self._flush(now_ms)
 
+    def resume(self, now_ms: float = 0.0, budget: int = RESEED_BUDGET) -> list[Output]:
+        """A new connection replaced a lost one: the resume plan (:mod:`rtproto.resume`).
+
+        Sends the session configuration last sent, the conversation so far re-seeded
+        within ``budget`` characters, and a ``response.create`` when a turn was left
+        unanswered. What lived only on the old connection is forgotten: the response
+        slot, pending approvals and function calls (their answers can no longer be
+        sent), audio parts, and items (they come back with new ids).
+        """
+        unanswered = self._followup or self._slot.state in (SlotState.REQUESTED, SlotState.ACTIVE)
+        transcripts = {item_id: t.text for item_id, t in self._texts.items() if t.done}
+        items = reseed(self.items, transcripts, budget)
+        self._forget_connection()
+        out: list[Output] = []
+        if self._config is not None:
+            out.append(self._emit(SessionUpdate(session=self._config), now_ms))
+        out += [self._emit(ConversationItemCreate(item=item), now_ms) for item in items]
+        self._followup = unanswered
+        return out + [Resumed(len(items), unanswered)] + self._flush(now_ms)
+
+    def _forget_connection(self) -> None:
+        self._slot = ResponseSlot()
+        self._items.clear()
+        self._order.clear()
+        self._parts.clear()
+        self._truncated.clear()
+        self._truncating.clear()
+        self._approvals.clear()
+        self._calls.clear()
+        self._held.clear()
+        self._not_before_ms, self._retries = 0.0, 0
+        self.expired = False
+
     def tick(self, now_ms: float) -> list[Output]:
         """The edge's clock reached :attr:`deadline_ms`: give up on an unanswered
         ``response.create``, or send a retry that was waiting."""
@@ -352,7 +388,8 @@ class Session(ToolRules):
     def local(self, event: Mapping[str, Any], now_ms: float = 0.0) -> list[Output]:
         """Dispatch a transcript local line: ``approval.answer`` (``answer_approval``, or
         ``approval_timed_out`` when it has ``"by": "timeout"``), ``playback.cleared``,
-        ``function.result``, ``text.input``; other types are ignored."""
+        ``function.result``, ``text.input``, ``connection.resumed`` (:meth:`resume`); other
+        types are ignored."""
         kind = event.get("type") if isinstance(event, Mapping) else None
         handler = _LOCAL_HANDLERS.get(kind)
         return handler(self, _LocalFields(event), now_ms) if handler else []
@@ -416,6 +453,9 @@ class Session(ToolRules):
         self._slot.send(Happening.SEND_CREATE, now_ms)
         self._followup, self._not_before_ms = False, 0.0
         self._start_turn(now_ms)
+
+    def _on_sent_session_update(self, event: SessionUpdate, now_ms: float) -> None:
+        self._config = event.session
 
     def _on_sent_commit(self, event: InputAudioBufferCommit, now_ms: float) -> None:
         self._start_turn(now_ms)
@@ -620,6 +660,7 @@ class Session(ToolRules):
             out += self._create_refused(code, message, severity, now_ms)
         if severity == "fatal":
             out.append(EndConversation(f"{code or _value(info, 'type') or 'error'}: {message}"))
+        self.expired = self.expired or code == server_errors.SESSION_EXPIRED
         return out + self._flush(now_ms)
 
     def _create_refused(self, code: str | None, message: str, severity: str, now_ms: float) -> list[Output]:
@@ -723,6 +764,10 @@ class Session(ToolRules):
 
     def _local_text(self, fields: _LocalFields, now_ms: float) -> list[Output]:
         return self.send_text(fields.get("text", str), now_ms)
+
+    def _local_resumed(self, fields: _LocalFields, now_ms: float) -> list[Output]:
+        budget = fields.get("budget", int, optional=True)
+        return self.resume(now_ms, RESEED_BUDGET if budget is None else budget)
 
 
 class _LocalFields:
@@ -837,6 +882,7 @@ _SEND_CHECKS: dict[type, Callable[[Session, Any], None]] = {
 }
 
 _SEND_EFFECTS: dict[type, Callable[[Session, Any, float], None]] = {
+    SessionUpdate: Session._on_sent_session_update,
     ResponseCreate: Session._on_sent_response_create,
     InputAudioBufferCommit: Session._on_sent_commit,
     ResponseCancel: Session._on_sent_cancel,
@@ -849,4 +895,5 @@ _LOCAL_HANDLERS: dict[str, Callable[[Session, _LocalFields, float], list[Output]
     "playback.cleared": Session._local_playback,
     "function.result": Session._local_function,
     "text.input": Session._local_text,
+    "connection.resumed": Session._local_resumed,
 }

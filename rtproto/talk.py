@@ -9,6 +9,7 @@ file, opens the audio devices or WAV files, connects, and hands everything to
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import inspect
 import os
@@ -77,6 +78,7 @@ class TalkOptions:
     input_device: str | None = None
     output_device: str | None = None
     transcription_model: str | None = "gpt-4o-mini-transcribe"
+    reconnect: bool = True
 
 
 def load_config(path: str) -> dict[str, Any]:
@@ -109,7 +111,7 @@ def options_from(config: dict[str, Any], flags: dict[str, Any]) -> TalkOptions:
             opts.mcp.extend(value)
         elif name in ("allow", "ask", "functions"):
             getattr(opts, name).extend(value)
-        elif value is not None and value is not False:
+        elif value is not None:  # a flag that was not given is None
             setattr(opts, name, value)
     return opts
 
@@ -119,7 +121,7 @@ _CONFIG_KINDS: dict[str, str] = {
     "model": "text", "url": "url", "voice": "text", "instructions": "text", "input": "text", "output": "text",
     "text": "bool", "headphones": "bool", "allow": "names", "ask": "names", "functions": "names",
     "approval_timeout": "seconds", "record": "text", "input_device": "text", "output_device": "text",
-    "transcription_model": "text",
+    "transcription_model": "text", "reconnect": "bool",
 }
 
 
@@ -295,11 +297,16 @@ async def converse(opts: TalkOptions, *, url: str, api_key: str | None, console:
     async with recording(opts.record, api="ga", url=url, model=opts.model, policy=policy.to_dict(),
                          secrets=console.secrets, on_failure=console.warn) as writer:
         try:
-            async with connect(url, api_key=api_key, recorder=_recorder(writer)) as conn:
-                driver = Driver(conn, core, sink, console, source=source, approver=approver,
+            async with contextlib.AsyncExitStack() as connections:
+                async def open_connection() -> Any:  # each is closed when the conversation ends
+                    return await connections.enter_async_context(
+                        connect(url, api_key=api_key, recorder=_recorder(writer)))
+
+                driver = Driver(await open_connection(), core, sink, console, source=source, approver=approver,
                                 tools={name: fn for name, fn, _ in functions}, recorder=writer,
                                 approval_timeout=opts.approval_timeout,
-                                headphones=opts.headphones or not _echo_path(source, sink))
+                                headphones=opts.headphones or not _echo_path(source, sink),
+                                reconnect=open_connection if opts.reconnect else None)
                 by_server = await driver.run(session_config, text_lines)
             _record_close(writer, 1000, "", "server" if by_server else "client")
         except ConnectionClosed as exc:

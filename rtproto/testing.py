@@ -16,20 +16,40 @@ Script a conversation in code, or load a recorded transcript, and serve it::
         await my_app(url=server.url)          # connects to ws://127.0.0.1:PORT/v1/realtime
         session = await server.wait_session_done()
         assert not session.departures
+
+Test how your app survives a misbehaving server with :func:`serve_with_faults`
+(:mod:`rtproto.faults`: closes, drops, silence, refused handshakes, hostile
+frames, the real server's error events, each at a chosen moment)::
+
+    faults = [Fault.close(1011, "boom", when=after_server("response.created"))]
+    async with serve_with_faults(script, faults_per_connection=[faults, []], speed="max") as server:
+        await my_app(url=server.url)          # the first connection fails, the second one is clean
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+from rtproto.faults import ON_OPEN, Fault, FaultedConnection, FaultServer, Trigger, after_client, after_server
 from rtproto.server import RealtimeServer
 from rtproto.transcript import CONNECTION_CLOSED, Line, Transcript
 
-__all__ = ["ScriptBuilder", "serve_transcript"]
+__all__ = [
+    "ON_OPEN",
+    "Fault",
+    "FaultServer",
+    "FaultedConnection",
+    "ScriptBuilder",
+    "Trigger",
+    "after_client",
+    "after_server",
+    "serve_transcript",
+    "serve_with_faults",
+]
 
 
 class ScriptBuilder:
@@ -99,4 +119,25 @@ async def serve_transcript(
     if isinstance(source, ScriptBuilder):
         source = source.build()
     async with RealtimeServer(source, **options) as server:
+        yield server
+
+
+@asynccontextmanager
+async def serve_with_faults(
+    source: Transcript | ScriptBuilder | str | os.PathLike[str],
+    *,
+    faults: Sequence[Fault] = (),
+    faults_per_connection: Sequence[Sequence[Fault]] | None = None,
+    **options: Any,
+) -> AsyncIterator[FaultServer]:
+    """Run a :class:`~rtproto.faults.FaultServer` on 127.0.0.1 (a free port) for the block.
+
+    ``source`` as for :func:`serve_transcript`; ``faults`` apply to every
+    connection, ``faults_per_connection[i]`` to connection ``i``; ``options`` go
+    to :class:`~rtproto.server.RealtimeServer`. Leaving the block stops the server
+    at once, held connections and stalled handshakes included.
+    """
+    if isinstance(source, ScriptBuilder):
+        source = source.build()
+    async with FaultServer(source, faults=faults, faults_per_connection=faults_per_connection, **options) as server:
         yield server

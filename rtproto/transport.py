@@ -16,12 +16,27 @@ in the queue). Incoming frames are queued by the protocol callback and taken
 by whoever calls :meth:`recv` (one reader at a time), or handed at once to
 the handler of :meth:`deliver`, which costs no task switch per frame.
 Handshake failures are translated in :func:`_map_errors`; a closed
-connection becomes
-:class:`ConnectionClosed` from the close frames received and sent.
+connection becomes :class:`ConnectionClosed` from the close frames received
+and sent, naming who ended it (``by``: ``"server"``, ``"client"``,
+``"network"``) and why (``cause``).
 
-WebSocket options follow the official SDK (PROTOCOL-NOTES §1): no frame-size
-limit (``max_size=None``, audio deltas and ``session.created`` can be large)
-and no permessage-deflate (``compression=None``); JSON goes out as text frames.
+Nothing waits forever. The opening (TCP, TLS, a proxy's tunnel and the
+websocket handshake) is bounded by ``open_timeout`` (10 s by default). Once
+open, a keepalive ping goes out every ``ping_interval`` seconds (10 by
+default); a ping left unanswered for ``ping_timeout`` seconds (10) fails the
+connection with 1011 and drops TCP, so a connection gone silent (the server
+stuck, a network path dropped without a reset) raises
+``ConnectionClosed(1011, by="client", cause="the server stopped answering
+pings (no pong within 10 s)")`` within ``ping_interval + ping_timeout`` seconds
+of its last pong: 20 s with the defaults. A close we start (``close()``, or
+after a failure) waits at most 10 s for the server to drop TCP.
+
+WebSocket options follow the official SDK (PROTOCOL-NOTES §1) except for one
+bound: no permessage-deflate (``compression=None``), JSON goes out as text
+frames, and an incoming message may be up to ``max_size`` bytes (64 MiB by
+default, far above the largest real event; the SDK sets no bound): a longer
+one fails the connection with 1009 before its payload is buffered. A text
+message that is not UTF-8 fails it with 1007, as RFC 6455 requires.
 """
 
 from __future__ import annotations
@@ -48,10 +63,11 @@ from websockets.frames import Close, Frame, Opcode
 from websockets.protocol import State
 
 from rtproto import __version__
-from rtproto._wsio import ProxyFailure, WebSocketIO, closed_by, open_websocket
+from rtproto._wsio import OpenTimeout, ProxyFailure, WebSocketIO, open_websocket
 from rtproto.errors import AuthenticationError, ConnectionClosed, TransportError
 
 __all__ = [
+    "DEFAULT_MAX_SIZE",
     "Connection",
     "Recorder",
     "TransportStats",
@@ -69,6 +85,9 @@ Recorder = Callable[[str, bytes], None]
 """``recorder(direction, frame)``: direction is ``"client"`` or ``"server"``."""
 
 DEFAULT_BASE_URL = "wss://api.openai.com/v1"
+#: The default bound of an incoming message (bytes): longer ones fail the connection with 1009.
+DEFAULT_MAX_SIZE = 64 * 1024 * 1024
+_OK_CLOSE = (1000, 1001)
 _APIS = ("ga", "beta")
 # Query parameters that may appear in error messages; anything else (an Azure
 # ``api-key``, a signed token) is left out.
@@ -174,11 +193,24 @@ class Connection:
         send_queue_size: int = 256,
         recorder: Recorder | None = None,
         open_timeout: float | None = 10,
-        ping_interval: float | None = 20,
-        ping_timeout: float | None = 20,
+        ping_interval: float | None = 10,
+        ping_timeout: float | None = 10,
         proxy: str | Literal[True] | None = True,
+        max_size: int | None = DEFAULT_MAX_SIZE,
     ) -> Connection:
         """Open the websocket (raises AuthenticationError on 401/403, TransportError otherwise).
+
+        ``open_timeout`` bounds the whole opening (seconds; ``None``: no
+        bound): a server that accepts TCP and never answers the handshake
+        raises TransportError ("... timed out after 10 s waiting for the
+        websocket handshake"). ``ping_interval`` and ``ping_timeout``
+        (seconds; ``ping_interval=None`` sends no pings, ``ping_timeout=None``
+        never gives up) make a silent connection raise ConnectionClosed
+        (1011, ``by="client"``) within ``ping_interval + ping_timeout``.
+        ``max_size`` bounds an incoming message (bytes, default
+        :data:`DEFAULT_MAX_SIZE`; ``None``: no bound); a longer one fails the
+        connection with 1009. HTTP statuses of a refused handshake are kept in
+        the error's ``status``.
 
         ``proxy``: ``True`` (the default) takes an HTTP(S) proxy from the
         environment as websockets does (``HTTPS_PROXY`` for ``wss://``,
@@ -192,6 +224,8 @@ class Connection:
         """
         all_headers = handshake_headers(api_key, api=api, extra=headers)
         user_agent = _pop_header(all_headers, "User-Agent")
+        if max_size is not None and max_size < 1:
+            raise ValueError(f"max_size must be a positive number of bytes or None, got {max_size!r}")
         with _map_errors(url):
             io = await open_websocket(
                 url,
@@ -202,6 +236,7 @@ class Connection:
                 ping_timeout=ping_timeout,
                 logger=_wire_logger,
                 proxy=proxy,
+                max_size=max_size,
             )
         logger.debug("connected to %s", _display_url(url))
         try:
@@ -263,7 +298,7 @@ class Connection:
         if not io.frames:
             await io.wait_frame()
             if not io.frames:
-                raise _closed_error(*closed_by(io))
+                raise _closed_error(io)
         return self._received(io.pop_frame())
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
@@ -291,7 +326,7 @@ class Connection:
         """
         received = self._received
         await self._io.deliver(lambda frame: handler(received(frame)))
-        exc = _closed_error(*closed_by(self._io))
+        exc = _closed_error(self._io)
         if not self._ends_quietly(exc):
             raise exc
 
@@ -350,7 +385,7 @@ class Connection:
     def _write(self, frame: bytes) -> None:
         io = self._io
         if io.protocol.state is not State.OPEN:
-            raise _closed_error(*closed_by(io))
+            raise _closed_error(io)
         io.send_text(frame)
         self.stats.frames_sent += 1
         self.stats.bytes_sent += len(frame)
@@ -388,7 +423,7 @@ class Connection:
         if self._closing is not None:
             raise TransportError("the connection is closed")
         if self._io.protocol.state is not State.OPEN:
-            raise _closed_error(*closed_by(self._io))
+            raise _closed_error(self._io)
 
     def _note_depth(self) -> None:
         depth = self._queue.qsize()
@@ -526,6 +561,11 @@ def _translate(exc: Exception, url: str) -> TransportError:
             return TransportError(f"cannot use the proxy {exc.proxy}: {exc.msg}")
         case ProxyFailure():
             return _proxy_error(exc.error, exc.proxy, url)
+        case OpenTimeout(connected=True):
+            return TransportError(f"could not connect to {url}: {exc} waiting for the websocket handshake "
+                                  "(the server accepted the connection but never answered)")
+        case OpenTimeout():
+            return TransportError(f"could not connect to {url}: {exc}")
         case OSError():
             return TransportError(f"could not connect to {url}: {_socket_failure(exc)}")
 
@@ -558,26 +598,40 @@ def _socket_failure(exc: OSError) -> str:
             return str(exc.strerror or exc)
 
 
-def _closed_error(rcvd: Close | None, sent: Close | None) -> ConnectionClosed:
-    # The peer's close frame tells why; failing that, ours (e.g. 1011 keepalive
-    # ping timeout, or our own close); with neither, the TCP connection died.
-    close = rcvd if rcvd is not None else sent
-    if close is None:
-        return ConnectionClosed(1006, "connection lost")
-    error = ConnectionClosed(int(close.code), close.reason)
-    if close is rcvd and sent is not None and error.normal:
-        ours = ConnectionClosed(int(sent.code), sent.reason)
-        if not ours.normal:
-            return ours  # we failed the connection (e.g. 1002) although the server said goodbye
-    return error
+def _closed_error(io: WebSocketIO) -> ConnectionClosed:
+    """Who ended the connection and why, from the close frames received and sent."""
+    protocol = io.protocol
+    rcvd, sent = protocol.close_rcvd, protocol.close_sent
+    if rcvd is None and sent is None:
+        return ConnectionClosed(1006, "connection lost", by="network")
+    ours = rcvd is None or protocol.close_rcvd_then_sent is False
+    if not ours and sent is not None and rcvd.code in _OK_CLOSE and sent.code not in _OK_CLOSE:
+        ours = True  # we failed the connection (e.g. 1002) although the server said goodbye
+    if not ours:
+        return ConnectionClosed(int(rcvd.code), rcvd.reason, by="server")
+    return ConnectionClosed(int(sent.code), sent.reason, by="client", cause=_our_cause(io, sent))
+
+
+def _our_cause(io: WebSocketIO, sent: Close) -> str:
+    if io.ping_expired is not None:
+        return f"the server stopped answering pings (no pong within {io.ping_expired:g} s)"
+    match int(sent.code):
+        case 1002:
+            return f"the server broke the websocket protocol ({sent.reason})"
+        case 1007:
+            return f"the server sent a text message that is not UTF-8 ({sent.reason})"
+        case 1009:
+            return f"the server sent a message over the size limit ({sent.reason})"
+        case _:
+            return sent.reason or "closed by the application"
 
 
 def _status_error(status: int, body: bytes | None, url: str) -> TransportError:
     if status in (401, 403):
-        return AuthenticationError(f"the API key was rejected (HTTP {status})")
+        return AuthenticationError(f"the API key was rejected (HTTP {status})", status=status)
     detail = body.decode("utf-8", "replace").strip()[:_EXCERPT_CHARS] if body else ""
     return TransportError(f"the server refused the websocket handshake at {url}: HTTP {status}"
-                          + (f": {detail}" if detail else ""))
+                          + (f": {detail}" if detail else ""), status=status)
 
 
 # -- logging helpers -------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import json
 import logging
 import socket
@@ -300,8 +301,9 @@ async def test_abnormal_close_raises_with_code_and_reason(code, reason):
                     async for frame in conn:
                         frames.append(frame)
     assert frames == [b'{"type":"first"}']
-    assert (info.value.code, info.value.reason) == (code, reason)
+    assert (info.value.code, info.value.reason, info.value.by) == (code, reason, "server")
     assert not info.value.normal
+    assert str(info.value) == f"the server closed the connection with code {code}: {reason}"
 
 
 async def test_tcp_loss_without_close_frame_is_1006():
@@ -317,7 +319,64 @@ async def test_tcp_loss_without_close_frame_is_1006():
                     async for frame in conn:
                         frames.append(frame)
     assert frames == [b'{"type":"first"}']
-    assert (info.value.code, info.value.reason) == (1006, "connection lost")
+    assert (info.value.code, info.value.reason, info.value.by) == (1006, "connection lost", "network")
+    assert info.value.cause == "connection lost (no close frame)"
+    assert str(info.value) == "the connection was lost without a close frame (code 1006)"
+
+
+async def test_our_own_close_is_by_the_client():
+    async with asyncio.timeout(LIMIT):
+        async with local_server() as url:
+            async with connect(url) as conn:
+                await conn.close(4000, "done here")
+                with pytest.raises(ConnectionClosed) as info:
+                    await conn.recv()
+    assert (info.value.code, info.value.by, info.value.cause) == (4000, "client", "done here")
+    assert str(info.value) == "rtproto closed the connection with code 4000: done here"
+
+
+# -- never hang: keepalive and the opening deadline ---------------------------------------
+
+
+def test_the_default_deadlines_notice_a_dead_connection_within_30_s():
+    defaults = inspect.signature(Connection.connect).parameters
+    assert defaults["open_timeout"].default == 10
+    assert defaults["ping_interval"].default + defaults["ping_timeout"].default <= 30
+
+
+async def test_a_server_that_stops_answering_pings_is_noticed_within_the_keepalive_bound():
+    async def silent(ws):
+        await ws.send('{"type":"first"}')
+        ws.transport.pause_reading()  # reads nothing more: the client's pings go unanswered
+        await ws.wait_closed()
+
+    async with asyncio.timeout(LIMIT):
+        async with local_server(silent, ping_interval=None, close_timeout=0.1) as url:
+            async with connect(url, ping_interval=0.1, ping_timeout=0.2) as conn:
+                assert await conn.recv() == b'{"type":"first"}'
+                with pytest.raises(ConnectionClosed) as info:
+                    await conn.recv()
+                with pytest.raises(ConnectionClosed) as on_send:
+                    await conn.send("{}")
+    closed = info.value
+    assert (closed.code, closed.reason, closed.by, closed.normal) == (1011, "keepalive ping timeout", "client", False)
+    assert closed.cause == "the server stopped answering pings (no pong within 0.2 s)"
+    assert str(closed) == "rtproto closed the connection with code 1011: the server stopped answering pings " \
+                          "(no pong within 0.2 s)"
+    assert str(on_send.value) == str(closed)
+
+
+async def test_deliver_ends_when_keepalive_gives_up():
+    async def silent(ws):
+        ws.transport.pause_reading()
+        await ws.wait_closed()
+
+    async with asyncio.timeout(LIMIT):
+        async with local_server(silent, ping_interval=None, close_timeout=0.1) as url:
+            async with connect(url, ping_interval=0.05, ping_timeout=0.1) as conn:
+                with pytest.raises(ConnectionClosed) as info:
+                    await deliver_events(conn, lambda raw, event: None, decode=fake_decode)
+    assert (info.value.code, info.value.by) == (1011, "client")
 
 
 # -- handshake failures ---------------------------------------------------------------
@@ -338,6 +397,7 @@ async def test_rejected_key_raises_authentication_error_without_the_key(status, 
             with pytest.raises(AuthenticationError) as info:
                 await connect(url, api_key=API_KEY)
     assert str(info.value) == f"the API key was rejected (HTTP {int(status)})"
+    assert info.value.status == status
     everything = "".join(traceback.format_exception(info.value)) + repr(info.value)
     assert API_KEY not in everything
     # The handshake was logged at debug level (so this check can fail), redacted.
@@ -352,7 +412,7 @@ async def test_other_status_names_status_and_url_without_secret_query():
             with pytest.raises(TransportError) as info:
                 await connect(url + "&api-key=QUERYSECRET", api_key=API_KEY)
     message = str(info.value)
-    assert not isinstance(info.value, AuthenticationError)
+    assert not isinstance(info.value, AuthenticationError) and info.value.status == 404
     assert "HTTP 404" in message and "no such model" in message
     assert url.split("?")[0] in message and "model=gpt-realtime" in message
     assert "QUERYSECRET" not in message and API_KEY not in message
@@ -374,8 +434,11 @@ async def test_handshake_timeout_raises_transport_error():
         server = await asyncio.start_server(silent, "127.0.0.1", 0)
         async with server:
             port = server.sockets[0].getsockname()[1]
-            with pytest.raises(TransportError, match="timed out"):
+            with pytest.raises(TransportError) as info:
                 await connect(f"ws://127.0.0.1:{port}/", open_timeout=0.2)
+    assert str(info.value) == (f"could not connect to ws://127.0.0.1:{port}/: timed out after 0.2 s waiting for the "
+                               "websocket handshake (the server accepted the connection but never answered)")
+    assert info.value.status is None
 
 
 async def test_debug_logs_carry_neither_secrets_nor_payloads(caplog):

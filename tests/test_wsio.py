@@ -87,6 +87,15 @@ def data(size: int, seed: int) -> bytes:
     return random.Random(seed).randbytes(size)
 
 
+def utf8(size: int, seed: int) -> bytes:
+    """Random UTF-8 text of exactly ``size`` bytes, with 2-, 3- and 4-byte characters: a valid text payload."""
+    rng, out = random.Random(seed), bytearray()
+    while len(out) < size:
+        char = rng.choice(("a", "~", "é", "€", "😀")).encode()
+        out += char if len(out) + len(char) <= size else b"a"
+    return bytes(out)
+
+
 @dataclass
 class Sent:
     """A frame the client wrote, as the server read it."""
@@ -230,14 +239,16 @@ async def raw_server():
 
 
 @contextlib.asynccontextmanager
-async def opened(first: bytes = b"", cuts=(), *, head_cuts=()):
+async def opened(first: bytes = b"", cuts=(), *, head_cuts=(), **options):
     """Yield ``(conn, peer)``: the handshake answered by hand, ``first`` written right after the head.
+
+    ``options`` go to ``connect`` (keepalive is off unless they turn it on).
 
     The 101 response and ``first`` go out as ONE stream, cut at ``head_cuts``
     (offsets into the head) and ``cuts`` (offsets into ``first``).
     """
     async with raw_server() as (url, peers):
-        opening = asyncio.ensure_future(connect(url, proxy=None, ping_interval=None))
+        opening = asyncio.ensure_future(connect(url, proxy=None, **{"ping_interval": None, **options}))
         conn = None
         try:
             peer = await peers.get()
@@ -295,10 +306,10 @@ async def collect(conn, mode: str) -> list[bytes]:
 
 
 async def test_handshake_response_and_first_frames_in_one_write():
-    frames = [text("a"), frame(PING, b"p"), binary(b"\x00\xff"), text(data(300, 1)), close_frame(1000)]
+    frames = [text("a"), frame(PING, b"p"), binary(b"\x00\xff"), text(utf8(300, 1)), close_frame(1000)]
     async with asyncio.timeout(LIMIT):
         async with opened(b"".join(frames)) as (conn, peer):
-            assert await collect(conn, "recv") == [b"a", b"\x00\xff", data(300, 1)]
+            assert await collect(conn, "recv") == [b"a", b"\x00\xff", utf8(300, 1)]
             pong = await peer.read_frame()
             assert (pong.opcode, pong.payload, pong.masked) == (PONG, b"p", True)
             await peer.expect_close(1000)
@@ -315,7 +326,7 @@ async def test_handshake_response_and_first_frames_in_one_write():
     ],
 )
 async def test_handshake_response_head_split_across_reads(where, reads):
-    frames = [text("one"), text(data(200, 2)), close_frame(1000)]
+    frames = [text("one"), text(utf8(200, 2)), close_frame(1000)]
     head_size = len(response(b"x" * 24))  # the accept key is always 28 characters
     head_cuts = {
         "first_40_bytes_one_by_one": list(range(1, 41)),
@@ -326,7 +337,7 @@ async def test_handshake_response_head_split_across_reads(where, reads):
     }[where]
     async with asyncio.timeout(LIMIT):
         async with opened(b"".join(frames), head_cuts=head_cuts) as (conn, peer):
-            assert await collect(conn, "aiter") == [b"one", data(200, 2)]
+            assert await collect(conn, "aiter") == [b"one", utf8(200, 2)]
             await peer.expect_close(1000)
     if where == "first_40_bytes_one_by_one":
         assert tore(reads)  # a part of the head waited for the next read
@@ -363,7 +374,8 @@ async def test_refused_handshake_with_its_body_in_a_later_read_raises_at_once():
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("chunking", list(CHUNKINGS))
 async def test_frames_of_every_length_encoding_arrive_once_in_order_byte_exact(chunking, mode, reads):
-    payloads = [data(size, seed) for seed, size in enumerate(SIZES + SIZES[::-1])]
+    payloads = [utf8(size, seed) for seed, size in enumerate(SIZES)]
+    payloads += [data(size, seed) for seed, size in enumerate(SIZES[::-1])]
     frames = [text(p) for p in payloads[: len(SIZES)]] + [binary(p) for p in payloads[len(SIZES) :]]
     frames.append(close_frame(1000, "done"))
     async with asyncio.timeout(LIMIT):
@@ -379,7 +391,7 @@ async def test_frames_of_every_length_encoding_arrive_once_in_order_byte_exact(c
 @pytest.mark.parametrize("mode", MODES)
 async def test_small_frames_written_one_byte_at_a_time(mode, reads):
     small = [0, 1, 125, 126, 127]
-    payloads = [data(size, seed) for seed, size in enumerate(small + small)]
+    payloads = [utf8(size, seed) for seed, size in enumerate(small)] + [data(size, seed) for seed, size in enumerate(small)]
     frames = [text(p) for p in payloads[:5]] + [binary(p) for p in payloads[5:]] + [close_frame(1000)]
     async with asyncio.timeout(LIMIT):
         async with opened() as (conn, peer):
@@ -409,7 +421,7 @@ async def test_pings_between_data_frames_are_answered_and_an_unsolicited_pong_is
     frames = [
         text("a"),
         frame(PING, pings[0]),
-        text(data(130, 5)),
+        text(utf8(130, 5)),
         frame(PING, pings[1]),
         frame(PONG, b"unsolicited"),
         binary(b"b"),
@@ -421,7 +433,7 @@ async def test_pings_between_data_frames_are_answered_and_an_unsolicited_pong_is
     async with asyncio.timeout(LIMIT):
         async with opened() as (conn, peer):
             got, _ = await asyncio.gather(collect(conn, mode), peer.write(b"".join(frames), cut(frames)))
-            assert got == [b"a", data(130, 5), b"b", b"c"]
+            assert got == [b"a", utf8(130, 5), b"b", b"c"]
             for payload in pings:
                 pong = await peer.read_frame()
                 assert (pong.opcode, pong.fin, pong.masked, pong.payload) == (PONG, True, True, payload)
@@ -528,6 +540,110 @@ async def test_iteration_and_deliver_raise_on_a_protocol_violation(mode):
                     await conn.deliver(got.append)
             assert (info.value.code, got) == (1002, [b"ok"])
             await peer.expect_close(1002, "incorrect masking")
+
+
+# -- what websockets leaves to its I/O layer: UTF-8 (1007) and the size bound (1009) ---------------
+
+
+NOT_UTF8 = {
+    "plain_frame": [text(b'{"delta":"\xff"}')],
+    "truncated_character": [text("é€".encode()[:-1])],
+    "surrogate": [text(b"\xed\xa0\x80")],
+    "overlong_slash": [text(b"\xc0\xaf")],
+    "fragmented": [text(b"ok ", fin=False), frame(PING, b"p"), frame(CONT, b"\xfe\xff")],
+    "character_never_completed": [text("€".encode()[:2], fin=False), frame(CONT, b"x")],
+}
+
+
+@pytest.mark.parametrize("chunking", ["one_write", "every_byte"])
+@pytest.mark.parametrize("case", list(NOT_UTF8))
+async def test_a_text_message_that_is_not_utf8_fails_the_connection_with_1007(case, chunking):
+    frames = [text("before"), binary(b"\xff binary is not text"), *NOT_UTF8[case], text("after"), frame(PING, b"late")]
+    cut = every_byte if chunking == "every_byte" else CHUNKINGS[chunking]
+    async with asyncio.timeout(LIMIT):
+        async with opened() as (conn, peer):
+            await peer.write(b"".join(frames), cut(frames))
+            assert [await conn.recv(), await conn.recv()] == [b"before", b"\xff binary is not text"]
+            with pytest.raises(ConnectionClosed) as info:
+                await conn.recv()
+            closed = info.value
+            assert (closed.code, closed.by) == (1007, "client")
+            assert closed.reason.startswith("invalid UTF-8: ") and " at position " in closed.reason
+            assert not conn._io.frames  # nothing after the bad message is delivered
+            sent = await peer.read_frame()
+            if case == "fragmented":  # the ping inside the message was answered before the bad fragment came
+                assert (sent.opcode, sent.payload) == (PONG, b"p")
+                sent = await peer.read_frame()
+            assert (sent.opcode, sent.payload) == (CLOSE, close_payload(1007, closed.reason))
+            await peer.expect_eof()  # no pong for the late ping
+
+
+async def test_utf8_characters_cut_across_fragments_and_reads_arrive_whole():
+    message = "é€😀 text".encode()
+    frames = [text(message[:1], fin=False), frame(CONT, message[1:4], fin=False), frame(PING, b"p"),
+              frame(CONT, message[4:6], fin=False), frame(CONT, message[6:]), text(message), close_frame(1000)]
+    async with asyncio.timeout(LIMIT):
+        async with opened() as (conn, peer):
+            got, _ = await asyncio.gather(collect(conn, "recv"), peer.write(b"".join(frames), every_byte(frames)))
+            assert got == [message, message]
+
+
+@pytest.mark.parametrize("whole", [False, True])
+async def test_a_frame_over_max_size_fails_with_1009_at_its_header(whole):
+    # The header announces 70000 bytes; with whole=False the payload never comes: the client fails at once.
+    big = binary(data(70000, 13))
+    async with asyncio.timeout(LIMIT):
+        async with opened(text("ok") + (big if whole else big[:20]), max_size=65536) as (conn, peer):
+            assert await conn.recv() == b"ok"
+            with pytest.raises(ConnectionClosed) as info:
+                await conn.recv()
+            assert (info.value.code, info.value.by) == (1009, "client")
+            assert info.value.reason == "frame with 70000 bytes exceeds limit of 65536 bytes"
+            await peer.expect_close(1009, info.value.reason)
+
+
+async def test_a_fragmented_message_over_max_size_fails_with_1009():
+    frames = [text(utf8(40000, 14), fin=False), frame(CONT, utf8(40000, 15))]
+    async with asyncio.timeout(LIMIT):
+        async with opened(b"".join(frames), max_size=65536) as (conn, peer):
+            with pytest.raises(ConnectionClosed) as info:
+                await conn.recv()
+            assert (info.value.code, info.value.by) == (1009, "client")
+            await peer.expect_close(1009, info.value.reason)
+
+
+async def test_a_message_at_max_size_passes():
+    payload = data(65536, 16)
+    async with asyncio.timeout(LIMIT):
+        async with opened(binary(payload) + close_frame(1000), max_size=65536) as (conn, peer):
+            assert await collect(conn, "recv") == [payload]
+
+
+async def test_an_unanswered_ping_fails_the_connection_with_1011_at_once():
+    async with asyncio.timeout(LIMIT):
+        async with opened(ping_interval=0.05, ping_timeout=0.1) as (conn, peer):
+            ping = await peer.read_frame()  # read and never answered
+            assert ping.opcode == PING
+            with pytest.raises(ConnectionClosed) as info:
+                await conn.recv()
+            closed = info.value
+            assert (closed.code, closed.reason, closed.by) == (1011, "keepalive ping timeout", "client")
+            assert closed.cause == "the server stopped answering pings (no pong within 0.1 s)"
+            await peer.expect_close(1011, "keepalive ping timeout")
+            assert await peer.reader.read() == b""  # and TCP is dropped without waiting for the server
+            with pytest.raises(ConnectionClosed):
+                await conn.send("{}")
+
+
+async def test_answered_pings_keep_the_connection_open():
+    async with asyncio.timeout(LIMIT):
+        async with opened(ping_interval=0.01, ping_timeout=0.5) as (conn, peer):
+            for _ in range(5):  # five pings, each answered only after the next one was due
+                ping = await peer.read_frame()
+                assert ping.opcode == PING and ping.masked
+                await peer.write(frame(PONG, ping.payload))
+            await peer.write(text("still open"))
+            assert await conn.recv() == b"still open"
 
 
 # -- the closing handshake and the end of the stream ---------------------------------------------
