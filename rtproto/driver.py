@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Awaitable, Callable, Protocol
 
 from . import codec, events
-from .actions import AskApproval, CallFunction, ClearPlayback, EndConversation, Send
+from .actions import AskApproval, CallFunction, ClearPlayback, EndConversation, Send, TurnDone
 from .errors import AuthenticationError, ConnectionClosed, ServerRefused, TransportError
 from .resume import RESEED_BUDGET
 from .policy import TIMEOUT_REASON
@@ -104,6 +104,7 @@ class Driver:
         self._origin = self.clock()
         self._cleared: set[tuple[str, int]] = set()
         self._decoders: dict[tuple[str, int], tuple[codec.WireFormat, codec.Resampler | None] | None] = {}
+        self._attempts = 0  # reconnection attempts since a response last completed
         self._deadline_changed = asyncio.Event()  # for the timer: the core's deadline may have moved
         self._progress = asyncio.Event()  # for waiters on the core's state: outputs were applied
         self._background: set[asyncio.Task] = set()
@@ -156,13 +157,18 @@ class Driver:
 
     async def _resume(self, lost: ConnectionClosed) -> None:
         """Replace a lost connection and carry the conversation over (raises after the last try)."""
+        # Attempts count on across losses until a response completes on a new connection, so a
+        # server that accepts and drops every connection is given up on too.
         self._online.clear()
         self._record({"type": "connection.lost", "code": lost.code, "reason": lost.reason,
                       "by": getattr(lost, "by", "server")})
         delays = self.reconnect_plan.delays()
         self.display.warn(f"connection lost ({lost.code}{': ' + lost.reason if lost.reason else ''}); reconnecting")
         failure: Exception = lost
-        for attempt, delay in enumerate(delays, 1):
+        while self._attempts < len(delays):
+            delay = delays[self._attempts]
+            self._attempts += 1
+            attempt = self._attempts
             self.display.info(f"reconnecting {attempt}/{len(delays)} in {delay:.1f} s ...")
             await asyncio.sleep(delay)  # the backoff itself, not a wait for something
             try:
@@ -333,6 +339,9 @@ class Driver:
                     self._spawn(self._call_function(call_id, name, arguments))
                 case EndConversation(message=message):
                     raise ServerRefused(message)
+                case TurnDone():
+                    self._attempts = 0  # the connection works: a later loss starts a new series
+                    self.display.show(output)
                 case _:
                     self.display.show(output)
 

@@ -99,13 +99,20 @@ class ResponseSlot:
     requested_ms: float | None = None
 
     @property
+    def adopting(self) -> bool:
+        """A response runs that we know of only because the server refused our request for one."""
+        return self.state is SlotState.ACTIVE and self.response_id is None
+
+    @property
     def idle(self) -> bool:
         """Nothing runs and nothing was asked for."""
         return self.state is SlotState.IDLE
 
     def check(self, happening: Happening) -> None:
         """Raise :class:`LocalProtocolError` if our ``happening`` is illegal now."""
-        if happening in _OURS and (self.state, happening) not in TRANSITIONS:
+        if happening not in _OURS:
+            raise LocalProtocolError(f"{happening.value} is the server's move, not ours")
+        if (self.state, happening) not in TRANSITIONS:
             why = _REFUSALS[(self.state, happening)]
             raise LocalProtocolError(f"{happening.value} while the response slot is {self._describe()}: {why}")
 
@@ -113,11 +120,13 @@ class ResponseSlot:
         """Our send moves the slot (checked first: an illegal one raises and changes nothing)."""
         self.check(happening)
         self.state = TRANSITIONS[(self.state, happening)]
-        if self.state is SlotState.REQUESTED:
+        if happening is Happening.SEND_CREATE:
             self.requested_ms = now_ms
 
     def problem(self, happening: Happening, response_id: str | None = None) -> str | None:
         """What is wrong with the server's ``happening`` now, or None when it is a legal move."""
+        if self.adopting and happening is Happening.CREATED:
+            return None  # the running response we knew of only by a refusal shows itself
         if (self.state, happening) not in TRANSITIONS:
             named = f" for {response_id!r}" if response_id else ""
             return f"{happening.value}{named} while the response slot is {self._describe()}"

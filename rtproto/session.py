@@ -681,7 +681,7 @@ class Session(ToolRules):
             return self._violation("response.created without a response id", event.type)
         if response_id in self._responses:
             return self._violation(f"response.created for {response_id!r} a second time", event.type)
-        ours = self._slot.state is SlotState.REQUESTED
+        ours = self._slot.state is SlotState.REQUESTED or self._slot.adopting
         problem = self._slot.problem(Happening.CREATED, response_id)
         out = self._violation(problem, event.type) if problem else []  # strict mode raises here
         self._slot.server(Happening.CREATED, response_id)
@@ -806,7 +806,7 @@ def _status_error(details: Any) -> tuple[str | None, str | None, str | None]:
     if error is None:
         return None, None, None
     code, kind, message = (_value(error, name) for name in ("code", "type", "message"))
-    label = " ".join(str(x) for x in (kind, code) if x)
+    label = " ".join(str(x) for x in dict.fromkeys((kind, code)) if x)
     return f"{label or 'error'}: {message or 'no message'}", code, kind
 
 

@@ -132,6 +132,23 @@ async def running(*args: str, cwd: Path, env: dict[str, str] | None = None) -> A
         await cli.kill()
 
 
+# Runs the CLI and then prints its own peak RSS (VmHWM, KiB) last on stderr: getrusage's
+# ru_maxrss would also count the parent's peak, which a child inherits across exec.
+MEASURED_CLI = (
+    "import re, sys\n"
+    "from rtproto.run import main\n"
+    "code = main(sys.argv[1:])\n"
+    "peak = re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1)\n"
+    "print('maxrss', peak, file=sys.stderr)\n"
+    "sys.exit(code)\n"
+)
+
+
+def peak_rss_kib(stderr: str) -> int:
+    """The peak RSS a :data:`MEASURED_CLI` run printed last on its stderr."""
+    return int(stderr.rsplit("maxrss", 1)[-1])
+
+
 async def run_cli(*args: str, cwd: Path, stdin: str = "", env: dict[str, str] | None = None,
                   timeout: float = LIMIT) -> tuple[int, str, str]:
     """Run the CLI to its end with ``stdin``; returns (exit code, stdout, stderr)."""

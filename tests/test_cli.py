@@ -382,7 +382,7 @@ async def test_dropped_connection_exits_1_naming_code_and_reason(tmp_path: Path,
     script = Conversation().session().close(code, reason)
     async with serve_transcript(script.script, speed="max", strict=True) as server:
         exit_code, out, err = await run_cli("--url", server.url, "--input", "question.wav", "--output", "answer.wav",
-                                            "--record", "rec.jsonl", cwd=tmp_path)
+                                            "--record", "rec.jsonl", "--no-reconnect", cwd=tmp_path)
         assert not server.departures
     assert exit_code == 1, out + err
     assert shown in err
@@ -470,7 +470,7 @@ async def test_text_mode_reports_a_drop_while_waiting_for_the_answer(tmp_path: P
     script = (Conversation().session().expect("conversation.item.create").expect("response.create")
               .response_created("resp_T1").close(1011, "boom"))
     async with serve_transcript(script.script, speed="max", strict=True) as server:
-        code, out, err = await run_cli("--url", server.url, "--text", "--output", "answer.wav",
+        code, out, err = await run_cli("--url", server.url, "--text", "--output", "answer.wav", "--no-reconnect",
                                        cwd=tmp_path, stdin="Hello?\n")
         assert not server.departures
     assert code == 1, out + err

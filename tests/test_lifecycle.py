@@ -93,8 +93,6 @@ def test_the_refusals_say_what_the_server_would_answer() -> None:
         slot_in(S.IDLE).check(H.SEND_CANCEL)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: ResponseSlot.send() sets requested_ms on any move that ends in "
-                   "REQUESTED, so a response.cancel while requested restarts the request's clock")
 def test_a_cancel_while_requested_keeps_the_time_of_the_request() -> None:
     slot = ResponseSlot()
     slot.send(H.SEND_CREATE, 100.0)
@@ -103,9 +101,6 @@ def test_a_cancel_while_requested_keeps_the_time_of_the_request() -> None:
     assert slot.requested_ms == 100.0  # "the time our response.create was sent"
 
 
-@pytest.mark.xfail(strict=True, reason="bug: ResponseSlot.send() accepts server happenings: a legal one moves the "
-                   "slot without its response id (IDLE -> ACTIVE with response_id None), an illegal one raises "
-                   "KeyError from TRANSITIONS instead of LocalProtocolError")
 @pytest.mark.parametrize("happening", SERVERS, ids=lambda h: h.name)
 @pytest.mark.parametrize("state", list(S), ids=lambda s: s.name)
 def test_send_takes_only_our_happenings(state: SlotState, happening: Happening) -> None:
@@ -290,9 +285,6 @@ def test_create_refused_while_requested_is_sent_once_the_running_response_is_don
     assert kinds(out) == [] and not session.busy
 
 
-@pytest.mark.xfail(strict=True, reason="bug: after conversation_already_has_active_response refused our create "
-                   "while REQUESTED, the running response's response.created is a ProtocolViolation and drops the "
-                   "owed create (Session._on_response_created), so the typed turn is never answered")
 def test_create_refused_while_requested_then_the_running_responses_created_arrives() -> None:
     session = Session()
     create_id = typed(session)
@@ -331,8 +323,6 @@ def test_an_unanswered_create_is_given_up_at_its_deadline_and_not_before() -> No
     typed(session, "Still there?", now_ms=100.0 + REQUEST_TIMEOUT_MS)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: ResponseSlot.send() (via Session._on_sent_cancel) resets requested_ms "
-                   "on a response.cancel while requested: deadline_ms moves to the cancel's time + REQUEST_TIMEOUT_MS")
 def test_a_cancel_while_requested_does_not_move_the_deadline() -> None:
     session = Session()
     typed(session, now_ms=0.0)

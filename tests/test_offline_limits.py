@@ -11,20 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from cli_harness import FIXTURES, cli_env
+from cli_harness import FIXTURES, MEASURED_CLI, cli_env, peak_rss_kib
 
 SOURCE = FIXTURES / "diff" / "ga_weather.jsonl"
 RSS_BOUND_KB = 75_000  # before streaming: check 134 MB, replay 100 MB, diff 195 MB on this file
-# The peak RSS of this process's own memory (VmHWM): getrusage's ru_maxrss would also count
-# the parent's peak, which a child inherits across exec.
-MEASURED = (
-    "import re, sys\n"
-    "from rtproto.run import main\n"
-    "code = main(sys.argv[1:])\n"
-    "peak = re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1)\n"
-    "print('maxrss', peak, file=sys.stderr)\n"
-    "sys.exit(code)\n"
-)
 
 
 def inflate(target: Path, size: int) -> Path:
@@ -42,7 +32,7 @@ def inflate(target: Path, size: int) -> Path:
 
 
 def run(*args: str, cwd: Path, measured: bool = False) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-c", MEASURED, *args] if measured else [sys.executable, "-m", "rtproto.run", *args]
+    command = [sys.executable, "-c", MEASURED_CLI, *args] if measured else [sys.executable, "-m", "rtproto.run", *args]
     return subprocess.run(command, cwd=cwd, env=cli_env(cwd), capture_output=True, text=True, timeout=120)
 
 
@@ -55,7 +45,7 @@ def big(tmp_path_factory) -> Path:
 def test_offline_commands_use_memory_independent_of_the_length(big, tmp_path, command):
     done = run(command[0], str(big), *command[1:], cwd=tmp_path, measured=True)
     assert done.returncode == 0, done.stderr[-2000:]  # clean, the same conversation, equivalent
-    peak_kb = int(done.stderr.split("maxrss")[-1])
+    peak_kb = peak_rss_kib(done.stderr)
     assert big.stat().st_size > 39_000_000
     assert peak_kb < RSS_BOUND_KB, f"{command[0]} peaked at {peak_kb} KB"
 

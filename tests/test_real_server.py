@@ -70,9 +70,7 @@ def assert_clean(out: str, err: str) -> None:
 
 @pytest.mark.parametrize("order", [
     pytest.param("created-first", id="server-response-created-first"),
-    pytest.param("refused-first", id="refused-while-requested", marks=pytest.mark.xfail(
-        strict=True, reason="bug: Session._on_response_created takes the refusing response's response.created "
-                            "for a violation and drops the owed response.create; the typed turn is never answered")),
+    pytest.param("refused-first", id="refused-while-requested"),
 ])
 async def test_a_create_refused_by_the_servers_own_response_is_sent_again_once_it_is_done(
         tmp_path: Path, order: str) -> None:
