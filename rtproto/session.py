@@ -90,7 +90,7 @@ from rtproto.events import (
     InputAudioBufferTimeoutTriggered,
     McpApprovalRequest, McpCall, McpListTools, McpListToolsFailed, RateLimitsUpdated,
     RealtimeSession, ResponseCancel, ResponseCreate, ResponseCreated, ResponseDone,
-    ResponseFunctionCallArgumentsDone, ResponseMcpCallArgumentsDone, ResponseOutputAudioDelta,
+    ResponseMcpCallArgumentsDone, ResponseOutputAudioDelta,
     ResponseOutputAudioTranscriptDelta, ResponseOutputAudioTranscriptDone, ResponseOutputItemAdded,
     ResponseOutputItemDone, ResponseOutputTextDelta, ResponseOutputTextDone, SessionCreated, SessionUpdate,
     SessionUpdated, TranscriptionSession, UnknownEvent, UserContent, UserMessage,

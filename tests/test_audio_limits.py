@@ -8,7 +8,6 @@ import asyncio
 import math
 import struct
 import tracemalloc
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -21,7 +21,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from rtproto import codec
 from rtproto.codec import (
     Resampler,
     WireFormat,

@@ -22,8 +22,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cli_harness import (
-    MEASURED_CLI, RATE, Cli, peak_rss_kib, Conversation, cli_env, fixture_deltas, non_audio, received_of, recorded, run_cli, running, speech_like,
-    until,
+    MEASURED_CLI, RATE, Cli, Conversation, cli_env, fixture_deltas, peak_rss_kib, received_of, recorded, run_cli,
+    running, speech_like,
 )
 from rtproto import actions, codec
 from rtproto.console import Console, printable

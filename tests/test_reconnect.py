@@ -9,7 +9,6 @@ as one conversation.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
 from pathlib import Path
