@@ -2,8 +2,8 @@
 
 :class:`ToolPolicy` says which MCP tools run freely, which need a person's yes,
 and which never run. :class:`ToolRules` is the tool half of
-:class:`rtproto.session.Session` (a mixin; it owns the tool state and uses the
-session's ``_emit``, ``_flush`` and ``_first``):
+:class:`rtproto.session.Session`, composed into it: it owns the tool state and
+reaches the conversation only through the :class:`Conversation` port:
 
 * an ``mcp_approval_request`` is approved (policy ``allow``) or put to a person
   (:class:`~rtproto.actions.AskApproval`); a person's answer, or the edge's
@@ -26,20 +26,19 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from rtproto.actions import (
     ApprovalAnswered, ApprovalRequested, AskApproval, CallFunction, Output, PolicyViolation, ToolCall, ToolResult,
     ToolsListed,
 )
 from rtproto.errors import LocalProtocolError
-from rtproto.lifecycle import SlotState
 from rtproto.events import (
     UNSET, ConversationItemCreate, FunctionCall, FunctionCallOutput, McpApprovalRequest, McpApprovalResponse, McpCall,
-    McpListTools, McpListToolsFailed, ResponseCancel, ResponseMcpCallArgumentsDone,
+    McpListTools, McpListToolsFailed, ResponseCancel, ResponseMcpCallArgumentsDone, value_at,
 )
 
-__all__ = ["TIMEOUT_REASON", "Decision", "ToolPolicy", "ToolRules"]
+__all__ = ["TIMEOUT_REASON", "Conversation", "Decision", "ToolPolicy", "ToolRules"]
 
 Decision = Literal["allow", "ask"]
 TIMEOUT_REASON = "timed out"
@@ -47,18 +46,9 @@ TIMEOUT_REASON = "timed out"
 CLIENT_ITEM_PREFIX = "rtproto_"
 
 
-def _value(obj: Any, *path: str) -> Any:
-    # Follows attributes; None when any step is absent (UNSET) or null.
-    for name in path:
-        obj = getattr(obj, name, None)
-        if obj is UNSET or obj is None:
-            return None
-    return obj
-
-
 def _mcp_error_text(error: Any) -> str:
-    code = _value(error, "code")
-    return f"{_value(error, 'type') or 'error'}{f' {code}' if code is not None else ''}: {_value(error, 'message')}"
+    code = value_at(error, "code")
+    return f"{value_at(error, 'type') or 'error'}{f' {code}' if code is not None else ''}: {value_at(error, 'message')}"
 
 
 @dataclass(frozen=True)
@@ -109,10 +99,36 @@ class ToolPolicy:
         return {"allow": sorted(self.allow), "ask": sorted(self.ask)}
 
 
+class Conversation(Protocol):
+    """What the tool rules need of the conversation they serve (the session core)."""
+
+    def emit(self, event: Any, now_ms: float) -> Output:
+        """Send a client event (numbered, tracked)."""
+
+    def flush(self, now_ms: float) -> list[Output]:
+        """Send the owed follow-up ``response.create`` if the conversation is idle."""
+
+    def owe_followup(self) -> None:
+        """A tool result owes the model a follow-up ``response.create``."""
+
+    def first(self, what: str, key: str) -> bool:
+        """True the first time ``(what, key)`` is seen."""
+
+    def item(self, item_id: str) -> Any:
+        """The conversation's item with this id, or None."""
+
+    def running_response(self) -> str | None:
+        """The id of the response in progress, unless it is being cancelled."""
+
+    def response_open(self, response_id: str) -> bool:
+        """True while ``response_id`` has started and is not done."""
+
+
 class ToolRules:
     """The tool half of :class:`rtproto.session.Session` (see the module docstring)."""
 
-    def _init_tools(self, policy: ToolPolicy | None, function_tools: Iterable[str]) -> None:
+    def __init__(self, policy: ToolPolicy | None, function_tools: Iterable[str], conversation: Conversation):
+        self._conversation = conversation
         self.policy = policy if policy is not None else ToolPolicy()
         self.function_tools = frozenset(function_tools)
         self._approvals: dict[str, McpApprovalRequest] = {}  # waiting for a person
@@ -123,6 +139,17 @@ class ToolRules:
         self._returned: set[str] = set()
         self._violating: set[str] = set()
         self._approval_count = 0
+
+    @property
+    def waiting(self) -> bool:
+        """A function result or a person's answer is still to come."""
+        return bool(self._calls or self._approvals)
+
+    def forget(self) -> None:
+        """The connection is gone: its approvals and calls can no longer be answered."""
+        self._approvals.clear()
+        self._calls.clear()
+        self._held.clear()
 
     @property
     def pending_approvals(self) -> dict[str, McpApprovalRequest]:
@@ -174,9 +201,9 @@ class ToolRules:
         response = McpApprovalResponse(id=f"{CLIENT_ITEM_PREFIX}approval_{self._approval_count}",
                                        approval_request_id=request.id, approve=approve,
                                        reason=UNSET if reason is None else reason)
-        sent = self._emit(ConversationItemCreate(item=response), now_ms)
+        sent = self._conversation.emit(ConversationItemCreate(item=response), now_ms)
         answered = ApprovalAnswered(request.id, request.name, approve, reason, by)  # type: ignore[arg-type]
-        return [sent, answered] + self._flush(now_ms)
+        return [sent, answered] + self._conversation.flush(now_ms)
 
     def _run_function(self, call: ToolCall, now_ms: float) -> list[Output]:
         if call.name in self.function_tools:
@@ -185,7 +212,7 @@ class ToolRules:
         error = json.dumps({"error": f"unknown function tool {call.name!r}"})
         return self._function_output(call, error, True, now_ms)
 
-    def _release_calls(self, response_id: str | None, status: str | None, now_ms: float) -> list[Output]:
+    def release_calls(self, response_id: str | None, status: str | None, now_ms: float) -> list[Output]:
         # At a response's done: its completed calls run if it completed, else are reported not run.
         out: list[Output] = []
         for call in self._held.pop(response_id, []) if response_id else []:
@@ -194,103 +221,103 @@ class ToolRules:
 
     def _function_output(self, call: ToolCall, output: str, is_error: bool, now_ms: float) -> list[Output]:
         notice = self._function_notice(call, output, is_error)
-        sent = self._emit(ConversationItemCreate(item=FunctionCallOutput(call_id=call.call_id, output=output)), now_ms)
-        return [sent, notice] + self._flush(now_ms)
+        sent = self._conversation.emit(ConversationItemCreate(item=FunctionCallOutput(call_id=call.call_id, output=output)), now_ms)
+        return [sent, notice] + self._conversation.flush(now_ms)
 
     def _function_notice(self, call: ToolCall, output: str, is_error: bool) -> ToolResult:
         error = output if is_error else None
         return ToolResult("function", call.item_id, call.call_id, call.name, None if is_error else output, error)
 
     def _cancel(self, response_id: str | None, now_ms: float) -> list[Output]:
-        if response_id is None or response_id != self._slot.response_id or self._slot.state is not SlotState.ACTIVE:
+        if response_id is None or response_id != self._conversation.running_response():
             return []
-        return [self._emit(ResponseCancel(response_id=response_id), now_ms)]
+        return [self._conversation.emit(ResponseCancel(response_id=response_id), now_ms)]
 
-    def _see_mcp_call(self, item: McpCall, done: bool, response_id: str | None, now_ms: float) -> list[Output]:
+    def see_mcp_call(self, item: McpCall, done: bool, response_id: str | None, now_ms: float) -> list[Output]:
         out: list[Output] = []
-        if self._first("mcp", item.id) and not self._may_run(item):
+        if self._conversation.first("mcp", item.id) and not self._may_run(item):
             self._violating.add(item.id)
             message = (f"MCP tool {item.name!r} of server {item.server_label!r} ran without a person's yes "
                        f"or --allow")
             out += [PolicyViolation(message, item.id, item.name), *self._cancel(response_id, now_ms)]
         if item.arguments or done:
             out += self._mcp_call_notice(item, item.arguments)
-        finished = _value(item, "output") is not None or _value(item, "error") is not None
-        if not (done and finished and self._first("mcp_done", item.id)):
+        finished = value_at(item, "output") is not None or value_at(item, "error") is not None
+        if not (done and finished and self._conversation.first("mcp_done", item.id)):
             return out
-        error = _mcp_error_text(item.error) if _value(item, "error") is not None else None
+        error = _mcp_error_text(item.error) if value_at(item, "error") is not None else None
         out.append(ToolResult("mcp", item.id, None, item.name, None if error else item.output, error))
         if item.id not in self._violating:
-            self._followup = True
-        return out + self._flush(now_ms)
+            self._conversation.owe_followup()
+        return out + self._conversation.flush(now_ms)
 
     def _may_run(self, item: McpCall) -> bool:
-        return self.policy.decide(item.name) == "allow" or _value(item, "approval_request_id") in self._approved
+        return self.policy.decide(item.name) == "allow" or value_at(item, "approval_request_id") in self._approved
 
     def _mcp_call_notice(self, item: McpCall, arguments: str) -> list[Output]:
-        if not self._first("mcp_notice", item.id):
+        if not self._conversation.first("mcp_notice", item.id):
             return []
         return [ToolCall("mcp", item.id, None, item.server_label, item.name, arguments)]
 
-    def _see_approval_request(self, item: McpApprovalRequest, done: bool, response_id: str | None,
+    def see_approval_request(self, item: McpApprovalRequest, done: bool, response_id: str | None,
                               now_ms: float) -> list[Output]:
-        if not self._first("approval", item.id):
+        if not self._conversation.first("approval", item.id):
             return []
         if self.policy.decide(item.name) == "allow":
             return self._answer(item, True, None, "policy", now_ms)
         self._approvals[item.id] = item
         return [AskApproval(item), ApprovalRequested(item)]
 
-    def _see_function_call(self, item: FunctionCall, done: bool, response_id: str | None,
+    def see_function_call(self, item: FunctionCall, done: bool, response_id: str | None,
                            now_ms: float) -> list[Output]:
-        call_id = _value(item, "call_id")
-        if not done or call_id is None or not self._first("call", call_id):
+        call_id = value_at(item, "call_id")
+        if not done or call_id is None or not self._conversation.first("call", call_id):
             return []
-        call = ToolCall("function", _value(item, "id"), call_id, None, item.name, item.arguments)
-        status = _value(item, "status")
+        call = ToolCall("function", value_at(item, "id"), call_id, None, item.name, item.arguments)
+        status = value_at(item, "status")
         if status not in (None, "completed"):
             return [call, _not_run(call, f"the call is {status}")]
-        if response_id is None or response_id not in self._responses or self._responses[response_id].done:
+        if response_id is None or not self._conversation.response_open(response_id):
             return [call, *self._run_function(call, now_ms)]
         self._held.setdefault(response_id, []).append(call)
         return [call]
 
-    def _see_tools(self, item: McpListTools, done: bool, response_id: str | None, now_ms: float) -> list[Output]:
-        item_id = _value(item, "id") or ""
-        if not done or not self._first("tools", item_id):
+    def see_tools(self, item: McpListTools, done: bool, response_id: str | None, now_ms: float) -> list[Output]:
+        item_id = value_at(item, "id") or ""
+        if not done or not self._conversation.first("tools", item_id):
             return []
         return [ToolsListed(item_id, item.server_label, tuple(tool.name for tool in item.tools))]
 
-    def _on_mcp_arguments_done(self, event: ResponseMcpCallArgumentsDone, now_ms: float) -> list[Output]:
-        item = self._items.get(event.item_id)
+    def on_mcp_arguments_done(self, event: ResponseMcpCallArgumentsDone, now_ms: float) -> list[Output]:
+        item = self._conversation.item(event.item_id)
         return self._mcp_call_notice(item, event.arguments) if isinstance(item, McpCall) else []
 
-    def _on_tools_failed(self, event: McpListToolsFailed, now_ms: float) -> list[Output]:
-        if not self._first("tools", event.item_id):
+    def on_tools_failed(self, event: McpListToolsFailed, now_ms: float) -> list[Output]:
+        if not self._conversation.first("tools", event.item_id):
             return []
-        item = self._items.get(event.item_id)
+        item = self._conversation.item(event.item_id)
         return [ToolsListed(event.item_id, getattr(item, "server_label", None), (), failed=True)]
 
-    def _on_sent_item(self, event: ConversationItemCreate, now_ms: float) -> None:
+    def on_sent_item(self, event: ConversationItemCreate, now_ms: float) -> None:
         item = event.item
         if isinstance(item, McpApprovalResponse):
             self._approvals.pop(item.approval_request_id, None)
             self._answered.add(item.approval_request_id)
             if item.approve:  # the app's own answer: a person's, as far as the core can tell
                 self._approved.add(item.approval_request_id)
-            self._followup = True
+            self._conversation.owe_followup()
         elif isinstance(item, FunctionCallOutput):
             self._calls.pop(item.call_id, None)
             self._returned.add(item.call_id)
-            self._followup = True
+            self._conversation.owe_followup()
 
-    def _check_item_create(self, event: ConversationItemCreate) -> None:
+    def check_item_create(self, event: ConversationItemCreate) -> None:
         if isinstance(event.item, McpApprovalResponse):
             self._check_approval(event.item.approval_request_id)
         elif isinstance(event.item, FunctionCallOutput):
             self._check_call(event.item.call_id)
 
-    def _item_sent_notices(self, item: Any) -> list[Output]:
+    def item_sent_notices(self, item: Any) -> list[Output]:
         # Notices for an approval response or function output the app sent itself.
         if isinstance(item, McpApprovalResponse):
             name = self._approvals[item.approval_request_id].name

@@ -41,7 +41,8 @@ What the core tracks, and the rules it applies:
   its completion owes no follow-up.
 * **Function tools.** A ``function_call`` of a registered name becomes a
   ``CallFunction``; an unknown name is answered at once with an error output.
-  (These tool rules live in :class:`rtproto.policy.ToolRules`, mixed in here.)
+  (These tool rules live in :class:`rtproto.policy.ToolRules`, composed in as
+  ``Session.tools``; they reach the conversation only through its port.)
 * **Playback and barge-in.** Audio received per assistant content part is counted
   from the base64 length (never decoded) and the output format. When the user
   starts speaking, every part that may still be playing gets a ``ClearPlayback``;
@@ -94,9 +95,10 @@ from rtproto.events import (
     ResponseOutputAudioTranscriptDelta, ResponseOutputAudioTranscriptDone, ResponseOutputItemAdded,
     ResponseOutputItemDone, ResponseOutputTextDelta, ResponseOutputTextDone, SessionCreated, SessionUpdate,
     SessionUpdated, TranscriptionSession, UnknownEvent, UserContent, UserMessage,
+    value_at,
 )
 from rtproto.lifecycle import Happening, ResponseSlot, SlotState
-from rtproto.policy import ToolPolicy, ToolRules, _value
+from rtproto.policy import ToolPolicy, ToolRules
 from rtproto.resume import RESEED_BUDGET, reseed
 
 __all__ = ["ItemTranscript", "Session", "audio_bytes", "bytes_per_ms"]
@@ -170,10 +172,10 @@ class _Response:
 
 
 def _item_id(item: ConversationItem) -> str | None:
-    return _value(item, "id")
+    return value_at(item, "id")
 
 
-class Session(ToolRules):
+class Session:
     """One Realtime conversation, sans I/O. See the module docstring for the rules.
 
     ``policy`` decides which MCP tools run without asking (``None``: none, every
@@ -183,7 +185,7 @@ class Session(ToolRules):
     """
 
     def __init__(self, *, policy: ToolPolicy | None = None, function_tools: Iterable[str] = (), strict: bool = False):
-        self._init_tools(policy, function_tools)
+        self.tools = ToolRules(policy, function_tools, _Port(self))
         self.strict = strict
         self._items: dict[str, ConversationItem] = {}
         self._order: list[str] = []
@@ -227,14 +229,14 @@ class Session(ToolRules):
     @property
     def busy(self) -> bool:
         """True while a response runs or is owed, or a tool or a person is still to answer."""
-        return bool(not self._slot.idle or self._followup or self._calls or self._approvals)
+        return bool(not self._slot.idle or self._followup or self.tools.waiting)
 
     @property
     def deadline_ms(self) -> float | None:
         """When :meth:`tick` has work (a retry to send, a request to give up on), or None."""
         if self._slot.state is SlotState.REQUESTED and self._slot.requested_ms is not None:
             return self._slot.requested_ms + REQUEST_TIMEOUT_MS
-        if self._followup and self._not_before_ms and self._slot.idle and not (self._calls or self._approvals):
+        if self._followup and self._not_before_ms and self._slot.idle and not self.tools.waiting:
             return self._not_before_ms
         return None
 
@@ -244,6 +246,42 @@ class Session(ToolRules):
         decodes and plays with it, so that what the core counts is what is heard."""
         part = self._parts.get((item_id, content_index))
         return part.format if part is not None else self._format
+
+    @property
+    def policy(self) -> ToolPolicy:
+        """The client-side tool policy."""
+        return self.tools.policy
+
+    @property
+    def function_tools(self) -> frozenset[str]:
+        """The names of the function tools the edge can run."""
+        return self.tools.function_tools
+
+    @property
+    def pending_approvals(self) -> dict[str, McpApprovalRequest]:
+        """Approval requests a person was asked about and has not answered, by id."""
+        return self.tools.pending_approvals
+
+    @property
+    def pending_calls(self) -> dict[str, Any]:
+        """Function calls handed to the edge and still without a result, by ``call_id``."""
+        return self.tools.pending_calls
+
+    def answer_approval(self, approval_request_id: str, approve: bool, reason: str | None = None,
+                        now_ms: float = 0.0) -> list[Output]:
+        """A person answered an approval request: send the ``mcp_approval_response`` item
+        (then the follow-up ``response.create`` when idle)."""
+        return self.tools.answer_approval(approval_request_id, approve, reason, now_ms)
+
+    def approval_timed_out(self, approval_request_id: str, now_ms: float = 0.0) -> list[Output]:
+        """Nobody answered an approval request before the edge's deadline: deny it, reported
+        as answered by ``"timeout"`` (then the follow-up ``response.create`` when idle)."""
+        return self.tools.approval_timed_out(approval_request_id, now_ms)
+
+    def function_result(self, call_id: str, output: str, *, is_error: bool = False, now_ms: float = 0.0) -> list[Output]:
+        """A function tool returned (``is_error``: it raised): send the ``function_call_output``
+        (then the follow-up ``response.create``)."""
+        return self.tools.function_result(call_id, output, is_error=is_error, now_ms=now_ms)
 
     @property
     def audio_received_ms(self) -> dict[tuple[str, int], float]:
@@ -344,9 +382,7 @@ class Session(ToolRules):
         self._parts.clear()
         self._truncated.clear()
         self._truncating.clear()
-        self._approvals.clear()
-        self._calls.clear()
-        self._held.clear()
+        self.tools.forget()
         self._not_before_ms, self._retries = 0.0, 0
         self.expired = False
 
@@ -482,12 +518,12 @@ class Session(ToolRules):
         # Notices for app-sent events that the core would otherwise have produced itself.
         if isinstance(event, ConversationItemTruncate):
             return [Truncated(event.item_id, event.content_index, event.audio_end_ms)]
-        return self._item_sent_notices(getattr(event, "item", None))
+        return self.tools.item_sent_notices(getattr(event, "item", None))
 
     def _flush(self, now_ms: float) -> list[Output]:
         # Pays the follow-up response.create once nothing is running or awaited (and any
         # wait the server asked for is over).
-        if not self._followup or not self._slot.idle or self._calls or self._approvals:
+        if not self._followup or not self._slot.idle or self.tools.waiting:
             return []
         if now_ms < self._not_before_ms:
             return []
@@ -555,7 +591,7 @@ class Session(ToolRules):
     # -- server event handlers -------------------------------------------------
 
     def _on_session(self, event: SessionCreated | SessionUpdated, now_ms: float) -> list[Output]:
-        audio_format = _value(event.session, "audio", "output", "format")
+        audio_format = value_at(event.session, "audio", "output", "format")
         if not isinstance(event.session, RealtimeSession) or audio_format is None:
             return []
         if not playable(audio_format):
@@ -600,7 +636,7 @@ class Session(ToolRules):
 
     def _on_transcription_failed(self, event: ConversationItemInputAudioTranscriptionFailed,
                                  now_ms: float) -> list[Output]:
-        return [TranscriptionFailed(event.item_id, _value(event.error, "message"))]
+        return [TranscriptionFailed(event.item_id, value_at(event.error, "message"))]
 
     def _on_assistant_delta(self, event: ResponseOutputAudioTranscriptDelta | ResponseOutputTextDelta,
                             now_ms: float) -> list[Output]:
@@ -637,29 +673,29 @@ class Session(ToolRules):
 
     def _on_rate_limits(self, event: RateLimitsUpdated, now_ms: float) -> list[Output]:
         self.rate_limits = list(event.rate_limits)
-        limits = tuple((_value(limit, "name") or "?", _value(limit, "remaining"), _value(limit, "limit"),
-                        _value(limit, "reset_seconds")) for limit in event.rate_limits)
+        limits = tuple((value_at(limit, "name") or "?", value_at(limit, "remaining"), value_at(limit, "limit"),
+                        value_at(limit, "reset_seconds")) for limit in event.rate_limits)
         return [RateLimits(limits)]
 
     def _on_input_timeout(self, event: InputAudioBufferTimeoutTriggered, now_ms: float) -> list[Output]:
-        return [InputTimeout(_value(event, "audio_start_ms"), _value(event, "audio_end_ms"))]
+        return [InputTimeout(value_at(event, "audio_start_ms"), value_at(event, "audio_end_ms"))]
 
     def _on_error(self, event: Error, now_ms: float) -> list[Output]:
         info = event.error
-        code, message = _value(info, "code"), _value(info, "message") or ""
-        severity = server_errors.classify(code, _value(info, "type"))
-        event_id = _value(info, "event_id")
+        code, message = value_at(info, "code"), value_at(info, "message") or ""
+        severity = server_errors.classify(code, value_at(info, "type"))
+        event_id = value_at(info, "event_id")
         cause = self._sent.get(event_id) if isinstance(event_id, str) else None
         if cause is None and self._slot.state is SlotState.REQUESTED:
             cause = "response.create"  # no event_id we know: an error now answers our waiting request
-        out: list[Output] = [ServerError(code, message, _value(info, "type") or "error", _value(info, "param"),
+        out: list[Output] = [ServerError(code, message, value_at(info, "type") or "error", value_at(info, "param"),
                                          cause, severity)]
         if cause == "conversation.item.truncate" and event_id in self._truncating:
             self._truncate_refused(event_id)
         if cause == "response.create":
             out += self._create_refused(code, message, severity, now_ms)
         if severity == "fatal":
-            out.append(EndConversation(f"{code or _value(info, 'type') or 'error'}: {message}"))
+            out.append(EndConversation(f"{code or value_at(info, 'type') or 'error'}: {message}"))
         self.expired = self.expired or code == server_errors.SESSION_EXPIRED
         return out + self._flush(now_ms)
 
@@ -676,7 +712,7 @@ class Session(ToolRules):
         return self._owe_retry(code or "error", message, now_ms) if severity == "transient" else []
 
     def _on_response_created(self, event: ResponseCreated, now_ms: float) -> list[Output]:
-        response_id = _value(event.response, "id")
+        response_id = value_at(event.response, "id")
         if response_id is None:
             return self._violation("response.created without a response id", event.type)
         if response_id in self._responses:
@@ -685,7 +721,7 @@ class Session(ToolRules):
         problem = self._slot.problem(Happening.CREATED, response_id)
         out = self._violation(problem, event.type) if problem else []  # strict mode raises here
         self._slot.server(Happening.CREATED, response_id)
-        fmt = _value(event.response, "audio", "output", "format")
+        fmt = value_at(event.response, "audio", "output", "format")
         self._responses[response_id] = _Response(response_id, now_ms, self._anchor,
                                                  fmt if fmt is not None and playable(fmt) else None)
         self._anchor = None
@@ -694,7 +730,7 @@ class Session(ToolRules):
         return out + [ResponseStarted(response_id)]
 
     def _on_response_done(self, event: ResponseDone, now_ms: float) -> list[Output]:
-        response_id = _value(event.response, "id")
+        response_id = value_at(event.response, "id")
         response = self._responses.get(response_id) if response_id else None
         out: list[Output] = []
         if response is None or response.done:
@@ -702,11 +738,11 @@ class Session(ToolRules):
             out = self._violation(f"response.done for {response_id!r}, which was {state}", event.type)
         if response is None or not response.done:
             self._slot.server(Happening.DONE, response_id)  # its misbehaviour is told above
-        for item in _value(event.response, "output") or ():
+        for item in value_at(event.response, "output") or ():
             self._place(item)
             out += self._see(item, True, response_id, now_ms)
         stats = self._finish(response, response_id, event, now_ms)
-        out += [TurnDone(stats), *self._release_calls(response_id, stats.status, now_ms)]
+        out += [TurnDone(stats), *self.tools.release_calls(response_id, stats.status, now_ms)]
         return out + self._after_status(stats, now_ms) + self._flush(now_ms)
 
     def _after_status(self, stats: TurnStats, now_ms: float) -> list[Output]:
@@ -724,15 +760,15 @@ class Session(ToolRules):
 
     def _finish(self, response: _Response | None, response_id: str | None, event: ResponseDone,
                 now_ms: float) -> TurnStats:
-        usage = _token_usage(_value(event.response, "usage"))
+        usage = _token_usage(value_at(event.response, "usage"))
         self._usage += usage
         latency = None
         if response is not None:
             response.done = True
             if response.first_audio_ms is not None and response.anchor_ms is not None:
                 latency = response.first_audio_ms - response.anchor_ms
-        details = _value(event.response, "status_details")
-        stats = TurnStats(response_id, _value(event.response, "status"), _value(details, "reason"), usage, latency,
+        details = value_at(event.response, "status_details")
+        stats = TurnStats(response_id, value_at(event.response, "status"), value_at(details, "reason"), usage, latency,
                           response.started_ms if response else None, now_ms, *_status_error(details))
         self._turns.append(stats)
         return stats
@@ -802,17 +838,17 @@ class _LocalFields:
 
 def _status_error(details: Any) -> tuple[str | None, str | None, str | None]:
     # status_details.error of a failed response: ("type code: message", code, type).
-    error = _value(details, "error")
+    error = value_at(details, "error")
     if error is None:
         return None, None, None
-    code, kind, message = (_value(error, name) for name in ("code", "type", "message"))
+    code, kind, message = (value_at(error, name) for name in ("code", "type", "message"))
     label = " ".join(str(x) for x in dict.fromkeys((kind, code)) if x)
     return f"{label or 'error'}: {message or 'no message'}", code, kind
 
 
 def _describe_format(audio_format: Any) -> str:
-    rate = _value(audio_format, "rate")
-    return f"{_value(audio_format, 'type')}" + (f" at {rate!r} Hz" if rate is not None else "")
+    rate = value_at(audio_format, "rate")
+    return f"{value_at(audio_format, 'type')}" + (f" at {rate!r} Hz" if rate is not None else "")
 
 
 def _token_usage(usage: Any) -> TokenUsage:
@@ -820,7 +856,7 @@ def _token_usage(usage: Any) -> TokenUsage:
         return TokenUsage()
 
     def count(*path: str) -> int:
-        return _value(usage, *path) or 0
+        return value_at(usage, *path) or 0
 
     return TokenUsage(
         input_tokens=count("input_tokens"), output_tokens=count("output_tokens"),
@@ -830,6 +866,41 @@ def _token_usage(usage: Any) -> TokenUsage:
         output_text_tokens=count("output_token_details", "text_tokens"),
         output_audio_tokens=count("output_token_details", "audio_tokens"),
     )
+
+
+def _tool(method: Callable[..., Any]) -> Callable[..., Any]:
+    # A table entry that hands the call to the session's tool rules.
+    return lambda session, *args: method(session.tools, *args)
+
+
+class _Port:
+    """The session as the tool rules see it (:class:`rtproto.policy.Conversation`)."""
+
+    def __init__(self, session: Session):
+        self._session = session
+
+    def emit(self, event: Any, now_ms: float) -> Send:
+        return self._session._emit(event, now_ms)
+
+    def flush(self, now_ms: float) -> list[Output]:
+        return self._session._flush(now_ms)
+
+    def owe_followup(self) -> None:
+        self._session._followup = True
+
+    def first(self, what: str, key: str) -> bool:
+        return self._session._first(what, key)
+
+    def item(self, item_id: str) -> Any:
+        return self._session._items.get(item_id)
+
+    def running_response(self) -> str | None:
+        slot = self._session._slot
+        return slot.response_id if slot.state is SlotState.ACTIVE else None
+
+    def response_open(self, response_id: str) -> bool:
+        response = self._session._responses.get(response_id)
+        return response is not None and not response.done
 
 
 _Handler = Callable[[Session, Any, float], list[Output]]
@@ -857,8 +928,8 @@ _HANDLERS: dict[type, _Handler] = {
     ResponseOutputTextDelta: Session._on_assistant_delta,
     ResponseOutputAudioTranscriptDone: Session._on_assistant_done,
     ResponseOutputTextDone: Session._on_assistant_done,
-    ResponseMcpCallArgumentsDone: Session._on_mcp_arguments_done,
-    McpListToolsFailed: Session._on_tools_failed,
+    ResponseMcpCallArgumentsDone: _tool(ToolRules.on_mcp_arguments_done),
+    McpListToolsFailed: _tool(ToolRules.on_tools_failed),
     RateLimitsUpdated: Session._on_rate_limits,
     InputAudioBufferTimeoutTriggered: Session._on_input_timeout,
     Error: Session._on_error,
@@ -867,10 +938,10 @@ for _cls in _STREAM_EVENTS:
     _HANDLERS.setdefault(_cls, Session._on_ignored)
 
 _ITEM_HANDLERS: dict[type, Callable[..., list[Output]]] = {
-    McpCall: Session._see_mcp_call,
-    McpApprovalRequest: Session._see_approval_request,
-    FunctionCall: Session._see_function_call,
-    McpListTools: Session._see_tools,
+    McpCall: _tool(ToolRules.see_mcp_call),
+    McpApprovalRequest: _tool(ToolRules.see_approval_request),
+    FunctionCall: _tool(ToolRules.see_function_call),
+    McpListTools: _tool(ToolRules.see_tools),
     UserMessage: Session._see_user_message,
 }
 
@@ -878,7 +949,7 @@ _SEND_CHECKS: dict[type, Callable[[Session, Any], None]] = {
     ResponseCreate: Session._check_response_create,
     ResponseCancel: Session._check_cancel,
     ConversationItemTruncate: Session._check_truncate,
-    ConversationItemCreate: Session._check_item_create,
+    ConversationItemCreate: _tool(ToolRules.check_item_create),
 }
 
 _SEND_EFFECTS: dict[type, Callable[[Session, Any, float], None]] = {
@@ -887,7 +958,7 @@ _SEND_EFFECTS: dict[type, Callable[[Session, Any, float], None]] = {
     InputAudioBufferCommit: Session._on_sent_commit,
     ResponseCancel: Session._on_sent_cancel,
     ConversationItemTruncate: Session._on_sent_truncate,
-    ConversationItemCreate: Session._on_sent_item,
+    ConversationItemCreate: _tool(ToolRules.on_sent_item),
 }
 
 _LOCAL_HANDLERS: dict[str, Callable[[Session, _LocalFields, float], list[Output]]] = {

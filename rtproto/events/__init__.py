@@ -30,7 +30,7 @@ from typing import Any
 
 import msgspec
 
-from ._base import UNSET, Model, OneOf, UnknownObject, UnsetType, enc_hook, extra_fields
+from ._base import UNSET, Model, OneOf, UnknownObject, UnsetType, enc_hook, extra_fields, value_at
 from ._decode import EventDecoder
 from ._event import ClientEvent, Event, ServerEvent, UnknownEvent
 from ._lenient import leniencies, to_builtins

@@ -29,7 +29,7 @@ from msgspec import UNSET, UnsetType
 
 __all__ = [
     "UNSET", "UnsetType", "Model", "OneOf", "UnknownObject", "dec_hook", "enc_hook", "extra_fields",
-    "format_validation_error",
+    "format_validation_error", "value_at",
 ]
 
 EXTRA = "_extra"  # the __dict__ key of the unknown fields a struct was decoded with
@@ -238,3 +238,13 @@ def format_validation_error(message: str) -> tuple[str, str | None]:
         return text, None
     path = paths[-1] + "".join(p[1:] for p in reversed(paths[:-1]))
     return text, path
+
+
+def value_at(obj: Any, *path: str) -> Any:
+    """The value at the attribute ``path`` of a decoded struct (``value_at(event, "error", "code")``);
+    None when any step is absent (``UNSET``) or null."""
+    for name in path:
+        obj = getattr(obj, name, None)
+        if obj is UNSET or obj is None:
+            return None
+    return obj
