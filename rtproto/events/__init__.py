@@ -109,7 +109,7 @@ def encode(event: Any) -> bytes:
     """Encode an event (or an :class:`UnknownEvent`) as compact JSON bytes."""
     if type(event) is UnknownEvent:
         return _encoder.encode(event.raw)
-    if _has_extras(event):
+    if event.__dict__:  # a decode kept unknown fields somewhere in it (inlined: this is the send path)
         return _encoder.encode(to_builtins(event))
     return _encoder.encode(event)
 
