@@ -51,6 +51,7 @@ __all__ = [
     "ResponseStarted",
     "Resumed",
     "Retrying",
+    "SessionExpires",
     "Send",
     "ServerError",
     "SpeechStarted",
@@ -271,6 +272,13 @@ class Resumed(Notice):
 
     items: int
     requested: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SessionExpires(Notice):
+    """The server will end the session at ``expires_at`` (epoch seconds; ``session.created``)."""
+
+    expires_at: int
 
 
 @dataclass(frozen=True, slots=True)

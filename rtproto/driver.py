@@ -99,12 +99,15 @@ class Driver:
     drain_timeout: float = 120.0
     reconnect: Callable[[], Awaitable[Any]] | None = None  # opens a new connection; None: a loss ends it
     reconnect_plan: Reconnect = field(default_factory=Reconnect)
+    expiry_margin_s: float = 120.0  # move to a new session this long before the server's limit, between turns
+    wall_clock: Callable[[], float] = time.time
 
     def __post_init__(self) -> None:
         self._origin = self.clock()
         self._cleared: set[tuple[str, int]] = set()
         self._decoders: dict[tuple[str, int], tuple[codec.WireFormat, codec.Resampler | None] | None] = {}
         self._attempts = 0  # reconnection attempts since a response last completed
+        self._moving: asyncio.Future[None] | None = None  # a planned move to a new session, under way
         self._deadline_changed = asyncio.Event()  # for the timer: the core's deadline may have moved
         self._progress = asyncio.Event()  # for waiters on the core's state: outputs were applied
         self._background: set[asyncio.Task] = set()
@@ -126,6 +129,8 @@ class Driver:
         self._online.set()
         await self.apply(self.session.start(session_config, now_ms=self.now_ms()))
         helpers = [asyncio.create_task(self._timer_loop(), name="rtproto-timer")]
+        if self.reconnect is not None:
+            helpers.append(asyncio.create_task(self._expiry_loop(), name="rtproto-expiry"))
         if self.source is not None:
             helpers.append(asyncio.create_task(self._microphone_loop(), name="rtproto-mic"))
         if text_lines is not None:
@@ -141,6 +146,9 @@ class Driver:
                         raise
                     await self._resume(lost)
                     continue
+                if self._moving is not None:  # we closed it to move to a new session
+                    await self._moving
+                    continue
                 if receiver.done() and self.session.expired and self.reconnect is not None:
                     # The session hit its maximum duration: the conversation goes on in a new one.
                     await self._resume(ConnectionClosed(1001, "the session expired"))
@@ -154,6 +162,37 @@ class Driver:
             await asyncio.gather(*tasks, return_exceptions=True)
             if self._failed.done():
                 self._failed.exception()  # retrieved: a failure after the end is not reported
+
+    async def _expiry_loop(self) -> None:
+        # The server ends every session after a maximum duration: move to a new one between
+        # turns, before it does, rather than mid-sentence.
+        while True:
+            await self._until(lambda: self.session.expires_at is not None)
+            wait = self.session.expires_at - self.expiry_margin_s - self.wall_clock()  # type: ignore[operator]
+            if wait > 0:
+                await asyncio.sleep(wait)  # until a known time, not a wait for something
+            await self._until(lambda: not self.session.busy)
+            await self._move()
+
+    async def _move(self) -> None:
+        """Carry the conversation over to a new session, then close the old connection normally."""
+        old = self.conn
+        try:
+            new = await self.reconnect()  # type: ignore[misc]
+        except (TransportError, OSError) as exc:
+            self.display.warn(f"could not open a new session before this one expires ({exc})")
+            self.session.expires_at = None  # the server's own end will be resumed
+            return
+        self._online.clear()
+        self._moving = asyncio.get_running_loop().create_future()
+        await old.close()  # the receive loop ends quietly and waits for the move
+        self.conn = new
+        self.display.info("moved to a new session before the old one expired")
+        self._record({"type": "connection.resumed", "attempt": 0, "budget": RESEED_BUDGET, "planned": True})
+        await self.apply(self.session.resume(self.now_ms(), RESEED_BUDGET))
+        self._online.set()
+        self._moving.set_result(None)
+        self._moving = None
 
     async def _resume(self, lost: ConnectionClosed) -> None:
         """Replace a lost connection and carry the conversation over (raises after the last try)."""

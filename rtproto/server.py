@@ -28,6 +28,10 @@ never contents) and kept; it does not advance the expectations. With
 After the last step the connection stays open until the client closes it,
 or closes with 1000 when ``close_when_done=True``.
 
+A server built on this one (:mod:`rtproto.faults`) hooks in at four private
+methods that do nothing extra here: ``_serve_options``, ``_opened``,
+``_send_step`` and ``_client_frame``.
+
 Client frames are bounded: one longer than ``max_frame`` bytes (16 MiB by
 default) closes the connection with 1009 (message too big) as soon as its
 header announces the length, without buffering it.

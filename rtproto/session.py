@@ -77,7 +77,7 @@ import msgspec
 from rtproto import server_errors
 from rtproto.actions import (
     ClearPlayback, EndConversation, InputTimeout, Output, ProtocolViolation, RateLimits, RequestUnanswered,
-    ResponseStarted, Resumed, Retrying, Send, ServerError, SpeechStarted, SpeechStopped, TokenUsage, TranscriptDelta,
+    ResponseStarted, Resumed, Retrying, SessionExpires, Send, ServerError, SpeechStarted, SpeechStopped, TokenUsage, TranscriptDelta,
     TranscriptDone, TranscriptionFailed, Truncated, TurnDone, TurnStats,
 )
 from rtproto.errors import LocalProtocolError, RemoteProtocolError
@@ -205,6 +205,7 @@ class Session:
         self._format: Any = None  # the session's output audio format (None: PCM16 at 24 kHz)
         self._config: Any = None  # the session configuration last sent (re-sent on a new connection)
         self.expired = False  # the server said the session hit its maximum duration
+        self.expires_at: int | None = None  # when the server will end the session (epoch seconds)
         self._usage = TokenUsage()
         self._turns: list[TurnStats] = []
         self.rate_limits: list[Any] = []
@@ -384,7 +385,7 @@ class Session:
         self._truncating.clear()
         self.tools.forget()
         self._not_before_ms, self._retries = 0.0, 0
-        self.expired = False
+        self.expired, self.expires_at = False, None
 
     def tick(self, now_ms: float) -> list[Output]:
         """The edge's clock reached :attr:`deadline_ms`: give up on an unanswered
@@ -591,14 +592,19 @@ class Session:
     # -- server event handlers -------------------------------------------------
 
     def _on_session(self, event: SessionCreated | SessionUpdated, now_ms: float) -> list[Output]:
+        out: list[Output] = []
+        expires_at = value_at(event.session, "expires_at")
+        if type(expires_at) is int and expires_at != self.expires_at:
+            self.expires_at = expires_at
+            out.append(SessionExpires(expires_at))
         audio_format = value_at(event.session, "audio", "output", "format")
         if not isinstance(event.session, RealtimeSession) or audio_format is None:
-            return []
+            return out
         if not playable(audio_format):
-            return self._violation(f"{event.type}: an output audio format the client cannot play "
-                                   f"({_describe_format(audio_format)}); keeping the previous one", event.type)
+            return out + self._violation(f"{event.type}: an output audio format the client cannot play "
+                                         f"({_describe_format(audio_format)}); keeping the previous one", event.type)
         self._format = audio_format
-        return []
+        return out
 
     def _on_item_added(self, event: ConversationItemAdded | ConversationItemDone, now_ms: float) -> list[Output]:
         self._place(event.item, event.previous_item_id)

@@ -9,12 +9,15 @@ as one conversation.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
+import time
 from pathlib import Path
 
 import pytest
 from websockets.asyncio.server import ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
 
 from cli_harness import recorded, run_cli, running
 
@@ -143,3 +146,43 @@ async def test_after_the_last_failed_attempt_the_cli_exits_1_with_the_cause(tmp_
     assert code == 1, cli.screen()
     assert "gave up after 5 attempts" in cli.stderr and "Traceback" not in cli.stderr
     assert "reconnecting 5/5" in cli.stdout
+
+
+class ExpiringServer(TwoConnectionServer):
+    """Connection 1's session expires soon (``expires_at`` inside the client's margin); connection 2's does not."""
+
+    def __init__(self) -> None:
+        super().__init__("none")
+        self.first_close: int | None = None
+
+    async def handler(self, ws: ServerConnection) -> None:
+        number = len(self.received)
+        self.received.append([])
+        expires = {"expires_at": int(time.time()) + 60} if number == 0 else {}
+        await self._send(ws, "session.created", session={"type": "realtime", "id": f"sess_{number}",
+                                                         "object": "realtime.session", **expires})
+        if number == 0:
+            with contextlib.suppress(ConnectionClosed):
+                await self._expect(ws, number, "never sent")
+            self.first_close = ws.close_code
+        else:
+            await self._answer(ws, number, ANSWERS[0])
+            await ws.close(1000)
+
+
+async def test_a_session_about_to_expire_is_left_between_turns_for_a_new_one(tmp_path: Path) -> None:
+    server = ExpiringServer()
+    async with serve(server.handler, "127.0.0.1", 0) as ws_server:
+        port = ws_server.sockets[0].getsockname()[1]
+        async with running("--url", f"ws://127.0.0.1:{port}/v1/realtime", "--text", "--output", "a.wav",
+                           "--record", "rec.jsonl", cwd=tmp_path) as cli:
+            await cli.expect("moved to a new session before the old one expired")
+            cli.write(FIRST)
+            await cli.expect(f"assistant ▸ {ANSWERS[0]}\n")
+            assert await cli.wait() == 0, cli.screen()
+    assert server.first_close == 1000  # left with a normal close, not dropped
+    first, second = server.received
+    assert [e["type"] for e in first] == ["session.update"]
+    assert [e["type"] for e in second][:1] == ["session.update"] and second[0]["session"] == first[0]["session"]
+    _, _, local = recorded(tmp_path / "rec.jsonl")
+    assert {"type": "connection.resumed", "attempt": 0, "budget": 20000, "planned": True} in local
