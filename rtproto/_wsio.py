@@ -53,7 +53,7 @@ from urllib.parse import urlsplit
 from websockets.asyncio.client import HTTPProxyConnection
 from websockets.client import ClientProtocol
 from websockets.exceptions import InvalidMessage, InvalidProxy, ProxyError
-from websockets.frames import Close, Frame, Opcode, apply_mask
+from websockets.frames import Frame, Opcode, apply_mask
 from websockets.http11 import Response
 from websockets.protocol import State
 from websockets.uri import Proxy, WebSocketURI, get_proxy, parse_proxy, parse_uri
@@ -618,8 +618,3 @@ def _shown_proxy(proxy: str) -> str:
     except ValueError:
         return "<unparsable proxy URL>"
     return f"{parts.scheme}://{netloc}"
-
-
-def closed_by(io: WebSocketIO) -> tuple[Close | None, Close | None]:
-    """The close frames received and sent so far."""
-    return io.protocol.close_rcvd, io.protocol.close_sent

@@ -63,6 +63,7 @@ async def run_demo(opts: Any, transcript: Path, *, explicit: bool = False) -> in
     header = read_transcript(transcript).header
     opts.model = header.get("model", opts.model)
     opts.mcp = []  # the recording holds the tool configuration the server expects
+    opts.reconnect = False  # the recording is played once
     opts.allow = list(header.get("policy", {}).get("allow", []))
     opts.ask = list(header.get("policy", {}).get("ask", []))
     async with RealtimeServer(transcript, speed="max", close_when_done=True) as server:

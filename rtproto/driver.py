@@ -167,12 +167,17 @@ class Driver:
         # The server ends every session after a maximum duration: move to a new one between
         # turns, before it does, rather than mid-sentence.
         while True:
-            await self._until(lambda: self.session.expires_at is not None)
+            await self._until(self._expiry_ahead)
             wait = self.session.expires_at - self.expiry_margin_s - self.wall_clock()  # type: ignore[operator]
             if wait > 0:
                 await asyncio.sleep(wait)  # until a known time, not a wait for something
             await self._until(lambda: not self.session.busy)
             await self._move()
+
+    def _expiry_ahead(self) -> bool:
+        # A time already past is no limit to plan for (a replayed recording's, say).
+        expires_at = self.session.expires_at
+        return expires_at is not None and expires_at > self.wall_clock()
 
     async def _move(self) -> None:
         """Carry the conversation over to a new session, then close the old connection normally."""
