@@ -52,6 +52,14 @@ class Display(Protocol):
     def warn(self, message: str) -> None: ...
 
 
+class GaveUp(ConnectionClosed):
+    """The connection was lost and every attempt to replace it failed."""
+
+    def __init__(self, lost: ConnectionClosed, attempts: int, last: Exception):
+        super().__init__(lost.code, lost.reason, by=lost.by, cause=lost.cause)
+        self.args = (f"{lost}; gave up after {attempts} attempts to reconnect (the last: {last})",)
+
+
 @dataclass(frozen=True)
 class Reconnect:
     """How a lost connection is replaced: ``attempts`` tries, waiting ``first_s`` seconds before
@@ -204,10 +212,9 @@ class Driver:
         # Attempts count on across losses until a response completes on a new connection, so a
         # server that accepts and drops every connection is given up on too.
         self._online.clear()
-        self._record({"type": "connection.lost", "code": lost.code, "reason": lost.reason,
-                      "by": getattr(lost, "by", "server")})
+        self._record({"type": "connection.lost", "code": lost.code, "reason": lost.reason, "by": lost.by})
         delays = self.reconnect_plan.delays()
-        self.display.warn(f"connection lost ({lost.code}{': ' + lost.reason if lost.reason else ''}); reconnecting")
+        self.display.warn(f"connection lost: {lost}; reconnecting")
         failure: Exception = lost
         while self._attempts < len(delays):
             delay = delays[self._attempts]
@@ -226,8 +233,7 @@ class Driver:
             await self.apply(self.session.resume(self.now_ms(), RESEED_BUDGET))
             self._online.set()
             return
-        raise ConnectionClosed(lost.code, f"{lost.reason or 'connection lost'}; "
-                                          f"gave up after {len(delays)} attempts ({failure})")
+        raise GaveUp(lost, len(delays), failure)
 
     async def _until_done(self, receiver: asyncio.Task, helpers: list[asyncio.Task], text_mode: bool) -> None:
         # Ends with the receiver, or once typed input has ended and the conversation settled;

@@ -170,8 +170,8 @@ def _explain(exc: Exception) -> str:
     match exc:
         case AuthenticationError():
             return f"{exc}. Check OPENAI_API_KEY."
-        case ConnectionClosed(code=code, reason=reason):
-            return f"the server closed the connection with code {code}{': ' + reason if reason else ''}"
+        case ConnectionClosed():
+            return str(exc)  # who closed it, with which code and why
         case RtprotoError():
             return str(exc)
         case OSError(filename=filename, strerror=strerror):  # a file named on the command line

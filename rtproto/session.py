@@ -524,7 +524,7 @@ class Session:
     def _flush(self, now_ms: float) -> list[Output]:
         # Pays the follow-up response.create once nothing is running or awaited (and any
         # wait the server asked for is over).
-        if not self._followup or not self._slot.idle or self.tools.waiting:
+        if not self._followup or not self._slot.idle or self.tools.waiting or self.expired:
             return []
         if now_ms < self._not_before_ms:
             return []
@@ -702,12 +702,16 @@ class Session:
             out += self._create_refused(code, message, severity, now_ms)
         if severity == "fatal":
             out.append(EndConversation(f"{code or value_at(info, 'type') or 'error'}: {message}"))
-        self.expired = self.expired or code == server_errors.SESSION_EXPIRED
+        self.expired = self.expired or code == server_errors.SESSION_EXPIRED  # nothing more is sent on it
         return out + self._flush(now_ms)
 
     def _create_refused(self, code: str | None, message: str, severity: str, now_ms: float) -> list[Output]:
         # No response.created follows a refused create. Refused because a response runs:
         # the request is owed until that response is done (so the turn is answered once).
+        if code == server_errors.SESSION_EXPIRED:  # owed to the next session, which resume() asks
+            self._slot.server(Happening.REFUSED)
+            self._followup = True
+            return []
         if code == server_errors.ALREADY_ACTIVE:
             self._slot.server(Happening.REFUSED)
             if self._slot.idle:

@@ -310,7 +310,7 @@ async def converse(opts: TalkOptions, *, url: str, api_key: str | None, console:
                 by_server = await driver.run(session_config, text_lines)
             _record_close(writer, 1000, "", "server" if by_server else "client")
         except ConnectionClosed as exc:
-            _record_close(writer, exc.code, exc.reason, "server")
+            _record_close(writer, exc.code, exc.reason, "client" if exc.by == "client" else "server")
             raise
         except ServerRefused:  # a fatal error: leaving `connect` closed the connection with 1000
             _record_close(writer, 1000, "", "client")

@@ -374,7 +374,7 @@ async def test_malformed_frames_are_skipped_with_a_warning(tmp_path: Path) -> No
 
 @pytest.mark.parametrize(("code", "reason", "shown"), [
     (1011, "boom", "error: the server closed the connection with code 1011: boom"),
-    (1006, "", "error: the server closed the connection with code 1006: connection lost"),
+    (1006, "", "error: the connection was lost without a close frame (code 1006)"),
 ])
 async def test_dropped_connection_exits_1_naming_code_and_reason(tmp_path: Path, code: int, reason: str,
                                                                  shown: str) -> None:

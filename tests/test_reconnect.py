@@ -144,7 +144,7 @@ async def test_after_the_last_failed_attempt_the_cli_exits_1_with_the_cause(tmp_
             ws_server.close()  # no server to come back to
             code = await cli.wait()
     assert code == 1, cli.screen()
-    assert "gave up after 5 attempts" in cli.stderr and "Traceback" not in cli.stderr
+    assert "gave up after 5 attempts to reconnect" in cli.stderr and "Traceback" not in cli.stderr
     assert "reconnecting 5/5" in cli.stdout
 
 

@@ -138,3 +138,16 @@ def test_backoff_doubles_to_its_cap_with_bounded_jitter():
     for delay, plain in zip(delays, [0.5, 1, 2, 4, 8, 8]):
         assert plain * 0.75 <= delay <= plain * 1.25
     assert Reconnect(jitter=0).delays() == [0.5, 1, 2, 4, 8]
+
+
+def test_a_request_refused_by_session_expiry_is_asked_again_on_the_new_session():
+    session, _ = conversation()
+    request = [o.event for o in session.send_text("Still there?") if isinstance(o, Send)][-1]
+    assert request.type == "response.create"
+    out = session.receive(server("error", error={"type": "invalid_request_error", "code": "session_expired",
+                                                 "message": "Your session hit the maximum duration of 60 minutes.",
+                                                 "event_id": None}))
+    assert not [o for o in out if isinstance(o, Send)]  # nothing more on the expiring session
+    assert session.expired
+    resumed = [o.event.type for o in session.resume() if isinstance(o, Send)]
+    assert resumed[-1] == "response.create" and not session.expired
