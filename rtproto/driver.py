@@ -35,7 +35,32 @@ class Approver(Protocol):
     def __call__(self, request: Any, timeout: float | None) -> Awaitable[tuple[bool, str | None]]: ...
 
 
+class Link(Protocol):
+    """The connection the driver talks over (:class:`rtproto.transport.Connection`)."""
+
+    async def send(self, frame: bytes) -> None: ...
+    async def deliver(self, handler: Callable[[bytes], None]) -> None: ...
+    async def close(self) -> None: ...
+
+
+class Source(Protocol):
+    """Where the user's audio comes from (a microphone, a WAV file): int16 chunks at 24 kHz."""
+
+    muted: bool
+
+    def chunks(self) -> AsyncIterator[Any]: ...
+    def close(self) -> None: ...
+
+
+class Recorder(Protocol):
+    """Where the local lines of the transcript go (:class:`rtproto.transcript.TranscriptWriter`)."""
+
+    def local(self, event: dict[str, Any]) -> None: ...
+
+
 class Sink(Protocol):
+    """Where the assistant's audio goes (a speaker, a WAV file): it reports what it really played."""
+
     rate: int
 
     def play(self, item_id: str, content_index: int, pcm: Any) -> None: ...
@@ -92,20 +117,20 @@ class Driver:
     resumed on it (:meth:`rtproto.session.Session.resume`).
     """
 
-    conn: Any
+    conn: Link
     session: Session
     sink: Sink
     display: Display
-    source: Any = None
+    source: Source | None = None
     tools: dict[str, Callable[..., Any]] = field(default_factory=dict)
     approver: Approver | None = None
     approval_timeout: float = 30.0
-    recorder: Any = None
+    recorder: Recorder | None = None
     headphones: bool = False
     api: str = "ga"
     clock: Callable[[], float] = time.monotonic
     drain_timeout: float = 120.0
-    reconnect: Callable[[], Awaitable[Any]] | None = None  # opens a new connection; None: a loss ends it
+    reconnect: Callable[[], Awaitable[Link]] | None = None  # opens a new connection; None: a loss ends it
     reconnect_plan: Reconnect = field(default_factory=Reconnect)
     expiry_margin_s: float = 120.0  # move to a new session this long before the server's limit, between turns
     wall_clock: Callable[[], float] = time.time

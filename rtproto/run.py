@@ -52,6 +52,8 @@ def _talk_parser(sub: Any) -> None:
     p.add_argument("--config", metavar="FILE.toml", help="TOML file with any of these settings")
     p.add_argument("--approval-timeout", type=_seconds, metavar="SECONDS", help="deny unanswered approvals after this (default 30)")
     p.add_argument("--record", metavar="FILE.jsonl", help="record every frame into a transcript")
+    p.add_argument("--keepalive", type=_seconds, metavar="SECONDS",
+                   help="ping the server this often; a connection without a pong for as long is lost (default 10)")
     p.add_argument("--no-reconnect", dest="reconnect", action="store_false", default=None,
                    help="end the conversation when the connection is lost (default: reconnect and resume)")
     p.add_argument("--input-device", help="microphone: index or part of its name")
@@ -267,7 +269,7 @@ def _talk_options(args: argparse.Namespace) -> Any:
     config = talk.load_config(args.config) if args.config else {}
     flags = {name: getattr(args, name) for name in (
         "model", "url", "voice", "instructions", "input", "output", "text", "headphones", "allow", "ask",
-        "functions", "approval_timeout", "record", "input_device", "output_device", "reconnect")}
+        "functions", "approval_timeout", "record", "input_device", "output_device", "reconnect", "keepalive")}
     flags["mcp"] = [talk.parse_mcp(spec, args.mcp_token_env) for spec in args.mcp]
     return talk.options_from(config, flags)
 

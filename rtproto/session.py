@@ -377,7 +377,10 @@ class Session:
         return out + [Resumed(len(items), unanswered)] + self._flush(now_ms)
 
     def _forget_connection(self) -> None:
+        # Ids name things of the old session only; the statistics (turns, usage) stay.
         self._slot = ResponseSlot()
+        self._responses.clear()
+        self._seen.clear()
         self._items.clear()
         self._order.clear()
         self._parts.clear()

@@ -79,6 +79,7 @@ class TalkOptions:
     output_device: str | None = None
     transcription_model: str | None = "gpt-4o-mini-transcribe"
     reconnect: bool = True
+    keepalive: float = 10.0  # seconds between pings, and without a pong before the connection counts as lost
 
 
 def load_config(path: str) -> dict[str, Any]:
@@ -121,7 +122,7 @@ _CONFIG_KINDS: dict[str, str] = {
     "model": "text", "url": "url", "voice": "text", "instructions": "text", "input": "text", "output": "text",
     "text": "bool", "headphones": "bool", "allow": "names", "ask": "names", "functions": "names",
     "approval_timeout": "seconds", "record": "text", "input_device": "text", "output_device": "text",
-    "transcription_model": "text", "reconnect": "bool",
+    "transcription_model": "text", "reconnect": "bool", "keepalive": "seconds",
 }
 
 
@@ -300,7 +301,8 @@ async def converse(opts: TalkOptions, *, url: str, api_key: str | None, console:
             async with contextlib.AsyncExitStack() as connections:
                 async def open_connection() -> Any:  # each is closed when the conversation ends
                     return await connections.enter_async_context(
-                        connect(url, api_key=api_key, recorder=_recorder(writer)))
+                        connect(url, api_key=api_key, recorder=_recorder(writer),
+                                ping_interval=opts.keepalive, ping_timeout=opts.keepalive))
 
                 driver = Driver(await open_connection(), core, sink, console, source=source, approver=approver,
                                 tools={name: fn for name, fn, _ in functions}, recorder=writer,

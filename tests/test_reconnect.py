@@ -19,7 +19,7 @@ import pytest
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from cli_harness import recorded, run_cli, running
+from cli_harness import recorded, run_cli, running, until
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -186,3 +186,25 @@ async def test_a_session_about_to_expire_is_left_between_turns_for_a_new_one(tmp
     assert [e["type"] for e in second][:1] == ["session.update"] and second[0]["session"] == first[0]["session"]
     _, _, local = recorded(tmp_path / "rec.jsonl")
     assert {"type": "connection.resumed", "attempt": 0, "budget": 20000, "planned": True} in local
+
+
+async def test_a_silent_connection_is_detected_by_keepalive_and_resumed(tmp_path: Path) -> None:
+    from cli_harness import Conversation, fixture_deltas
+    from rtproto.testing import Fault, after_server, serve_with_faults
+
+    deltas = fixture_deltas("mcp_call.jsonl")[:1]
+    script = Conversation().session().expect("response.create").answer("resp_1", "item_1", deltas, ANSWERS[0])
+    faults = [[Fault.silence(when=after_server("response.done"))], []]  # the first connection goes quiet
+    async with serve_with_faults(script.script, faults_per_connection=faults, speed="max") as server:
+        async with running("--url", server.url, "--text", "--output", "a.wav", "--keepalive", "0.3",
+                           cwd=tmp_path) as cli:
+            cli.write(FIRST)
+            await cli.expect(f"assistant ▸ {ANSWERS[0]}\n")
+            await cli.expect("the server stopped answering pings")
+            await cli.expect("[resumed with 1 items]")
+            cli.write(SECOND)
+            await until(lambda: cli.stdout.count(f"assistant ▸ {ANSWERS[0]}\n") == 2, "the answer on the new connection",
+                        cli)
+            cli.close_stdin()
+            assert await cli.wait() == 0, cli.screen()
+    assert len(server.connections) == 2 and [f.kind for f in server.connections[0].fired] == ["silence"]
