@@ -66,7 +66,7 @@ READ_BUFFER = 16384
 # depth at which reading resumes.
 RECV_HIGH_WATER = 4096
 RECV_LOW_WATER = 1024
-CLOSE_TIMEOUT = 10.0
+CLOSE_TIMEOUT = 1.0  # seconds the closing handshake may take before TCP is dropped (a client ends promptly)
 
 _DATA = (Opcode.TEXT, Opcode.BINARY)
 _PLAIN = (0x81, 0x82)  # first byte of a whole text or binary message: FIN, no reserved bits

@@ -330,8 +330,9 @@ class Connection:
         if not self._ends_quietly(exc):
             raise exc
 
-    async def close(self, code: int = 1000, reason: str = "", *, flush_timeout: float = 5.0) -> None:
-        """Flush the send queue (up to ``flush_timeout`` s), close the websocket, stop the writer.
+    async def close(self, code: int = 1000, reason: str = "", *, flush_timeout: float = 1.0) -> None:
+        """Flush the send queue (up to ``flush_timeout`` s), close the websocket (the server has
+        one second to answer the close), stop the writer: at most about two seconds in all.
 
         Idempotent: later calls wait for the first one to finish.
         """
