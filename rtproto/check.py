@@ -67,7 +67,7 @@ from rtproto.errors import LocalProtocolError, ProtocolError, TranscriptError
 from rtproto.events import ResponseCreate, UnknownEvent, decode_client, decode_server, leniencies
 from rtproto.policy import ToolPolicy
 from rtproto.session import Session
-from rtproto.transcript import RAW_FRAME_TYPE, Line, Transcript, iter_transcript
+from rtproto.transcript import RAW_FRAME_TYPE, Line, Transcript, iter_transcript, unreadable
 from rtproto.versions import TranslationState, beta_to_ga
 
 __all__ = ["CheckReport", "Finding", "check_file", "check_transcript", "cli_check", "render_check"]
@@ -400,11 +400,8 @@ def cli_check(argv: Sequence[str] | None = None) -> int:
         return 0 if exc.code == 0 else 2
     try:
         report = check_file(args.file)
-    except TranscriptError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(f"error: cannot read {args.file}: {exc.strerror or exc}", file=sys.stderr)
+    except (TranscriptError, OSError) as exc:
+        print(f"error: {unreadable(exc, args.file)}", file=sys.stderr)
         return 2
     sys.stdout.write(report.to_json() + "\n" if args.json else render_check(report))
     return 0 if report.clean else 1

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from rtproto.diff import DiffOptions, DiffReport, Presence, TurnDiff, diff_files
 from rtproto.errors import TranscriptError
+from rtproto.transcript import unreadable
 
 _COLORS = {"-": "31", "+": "32", "~": "33", "info": "2", "head": "1", "bad": "1;31", "good": "1;32"}
 
@@ -206,11 +207,8 @@ def cli_diff(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         report = diff_files(args.a, args.b, DiffOptions(args.latency_threshold_ms, args.strict_api))
-    except TranscriptError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(f"error: cannot read {exc.filename}: {exc.strerror or exc}", file=sys.stderr)
+    except (TranscriptError, OSError) as exc:
+        print(f"error: {unreadable(exc, args.a)}", file=sys.stderr)
         return 2
     sys.stdout.write(report.to_json() + "\n" if args.json else render_diff(report, _use_color(args.color)))
     return 0 if report.equivalent else 1

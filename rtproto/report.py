@@ -26,7 +26,7 @@ from . import codec
 from .console import Console, summary_lines
 from .events import enc_hook
 from .replay import ReplayNotice, replay, replay_lines
-from .transcript import RAW_FRAME_TYPE, Line, Transcript, iter_transcript
+from .transcript import RAW_FRAME_TYPE, Line, Transcript, iter_transcript, unreadable
 
 _SKIPPED = frozenset({"TranscriptDelta"})  # the report shows whole transcripts
 # The lines rtproto.timeline needs to lay out the audio.
@@ -205,11 +205,8 @@ async def cli_replay(args: Any) -> int:
         lines = _source(args.file, header["api"], notes)
         result = replay_lines(ga_header, lambda: tap(lines()), path=args.file, function_tools=tools,
                               strict=False, on_notice=renderer.notice)
-    except TranscriptError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(f"error: cannot read {args.file}: {exc.strerror or exc}", file=sys.stderr)
+    except (TranscriptError, OSError) as exc:
+        print(f"error: {unreadable(exc, args.file)}", file=sys.stderr)
         return 2
     renderer.finish(result.session, notes, tap.duration_ms)
     if tap.audio is not None:

@@ -63,7 +63,7 @@ from websockets.http11 import Request, Response
 
 from rtproto.errors import TranscriptError
 from rtproto.redact import REDACTED, redact_text
-from rtproto.transcript import CONNECTION_CLOSED, RAW_FRAME_TYPE, Transcript, read_transcript
+from rtproto.transcript import CONNECTION_CLOSED, RAW_FRAME_TYPE, Transcript, read_transcript, unreadable
 
 __all__ = [
     "DEFAULT_MAX_FRAME",
@@ -538,11 +538,8 @@ async def cli_serve(args: Any) -> int:
     try:
         transcript = read_transcript(args.file)
         plan_replay(transcript)  # a recording that cannot be played is bad input too
-    except TranscriptError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(f"error: cannot read {args.file}: {exc.strerror or exc}", file=sys.stderr)
+    except (TranscriptError, OSError) as exc:
+        print(f"error: {unreadable(exc, args.file)}", file=sys.stderr)
         return 2
     await run_server(transcript, host=args.host, port=args.port, speed=args.speed, strict=args.strict)
     return 0

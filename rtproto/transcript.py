@@ -96,6 +96,7 @@ __all__ = [
     "read_transcript",
     "redact",
     "redact_text",
+    "unreadable",
 ]
 
 FORMAT = "transcript/1"
@@ -549,3 +550,10 @@ def _record_event(record: Mapping[str, Any], direction: str, fail: Callable[[str
     if not isinstance(event, dict):
         raise fail(f"'event' must be a JSON object, got {type(event).__name__}")
     raise fail(f"'event' has no string 'type' (got {event.get('type')!r})")
+
+
+def unreadable(exc: TranscriptError | OSError, path: str | os.PathLike[str]) -> str:
+    """The one line a command prints for a transcript it could not read (it then exits 2)."""
+    if isinstance(exc, TranscriptError):
+        return str(exc)
+    return f"cannot read {exc.filename or path}: {exc.strerror or exc}"
