@@ -9,7 +9,7 @@ Each file is one scripted session (no network), deterministic for its seed:
   ``response.create``), a typed question.
 - ``ga_weather_rerun.jsonl``: the same scenario with other ids, event ids,
   timestamps and audio bytes (same lengths), and 150 ms more latency per turn.
-- ``beta_weather.jsonl``: the same scenario in beta shapes (PROTOCOL-NOTES §10):
+- ``beta_weather.jsonl``: the same scenario in beta shapes (the retired beta event names and session shape):
   flat session, ``response.audio.delta`` and friends, ``conversation.item.created``
   instead of ``.added``/``.done``, no ``name`` in ``function_call_arguments.done``.
 - ``ga_mcp_auto.jsonl`` / ``ga_mcp_client.jsonl``: GA with a remote MCP tool; after the
