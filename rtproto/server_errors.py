@@ -23,9 +23,11 @@ second (the server has sent either alone):
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Any, Literal
 
-__all__ = ["ALREADY_ACTIVE", "MAX_RETRIES", "Severity", "classify", "retry_after_ms"]
+from rtproto.events import value_at
+
+__all__ = ["ALREADY_ACTIVE", "MAX_RETRIES", "SESSION_EXPIRED", "Severity", "classify", "retry_after_ms", "status_error"]
 
 Severity = Literal["transient", "benign", "fatal", "other"]
 
@@ -72,3 +74,13 @@ def retry_after_ms(message: str | None) -> float:
         return DEFAULT_RETRY_MS
     value = float(match.group(1)) * (1.0 if match.group(2).lower() == "ms" else 1000.0)
     return min(value, LONGEST_RETRY_MS)
+
+
+def status_error(details: Any) -> tuple[str | None, str | None, str | None]:
+    """A failed response's ``status_details.error``: (``"type code: message"``, code, type), or Nones."""
+    error = value_at(details, "error")
+    if error is None:
+        return None, None, None
+    code, kind, message = (value_at(error, name) for name in ("code", "type", "message"))
+    label = " ".join(str(x) for x in dict.fromkeys((kind, code)) if x)
+    return f"{label or 'error'}: {message or 'no message'}", code, kind

@@ -82,7 +82,7 @@ from rtproto.actions import (
 )
 from rtproto.errors import LocalProtocolError, RemoteProtocolError
 from rtproto.events import (
-    GA_SERVER, UNSET, AssistantMessage, AudioPCMA, AudioPCMU, ClientEvent, ConversationItem,
+    GA_SERVER, UNSET, AssistantMessage, ClientEvent, ConversationItem,
     ConversationItemAdded, ConversationItemCreate, ConversationItemCreated, ConversationItemDeleted,
     ConversationItemDone, ConversationItemInputAudioTranscriptionCompleted,
     ConversationItemInputAudioTranscriptionDelta, ConversationItemInputAudioTranscriptionFailed,
@@ -98,6 +98,7 @@ from rtproto.events import (
     value_at,
 )
 from rtproto.lifecycle import Happening, ResponseSlot, SlotState
+from rtproto.playback import audio_bytes, bytes_per_ms, describe_format, playable
 from rtproto.policy import ToolPolicy, ToolRules
 from rtproto.resume import RESEED_BUDGET, reseed
 
@@ -109,32 +110,6 @@ REQUEST_TIMEOUT_MS = 10_000.0  # a response.create unanswered this long frees th
 _STREAM_EVENTS = frozenset(
     cls for cls in GA_SERVER.classes.values() if {"response_id", "output_index"} <= set(cls.__struct_fields__)
 )
-
-
-def audio_bytes(b64: str) -> int:
-    """The decoded size of base64 text, from its length and padding (nothing is decoded)."""
-    padding = 2 if b64.endswith("==") else 1 if b64.endswith("=") else 0
-    return len(b64) * 3 // 4 - padding
-
-
-def bytes_per_ms(audio_format: Any) -> float:
-    """Bytes per millisecond of ``audio_format``: PCM16 at its rate (24 kHz if unset), G.711 at 8 kHz."""
-    if isinstance(audio_format, (AudioPCMU, AudioPCMA)):
-        return 8.0
-    rate = getattr(audio_format, "rate", None)
-    return (rate if isinstance(rate, int) and rate > 0 else 24000) * 2 / 1000
-
-
-MIN_RATE, MAX_RATE = 8000, 192_000  # sample rates an audio format may have: the codec plays nothing else
-
-
-def playable(audio_format: Any) -> bool:
-    """True for G.711, and for PCM16 at a rate from :data:`MIN_RATE` to :data:`MAX_RATE` (or unset)."""
-    if isinstance(audio_format, (AudioPCMU, AudioPCMA)):
-        return True
-    rate = getattr(audio_format, "rate", UNSET)
-    return getattr(audio_format, "type", None) == "audio/pcm" and (
-        rate in (UNSET, None) or (type(rate) is int and MIN_RATE <= rate <= MAX_RATE))
 
 
 @dataclass(frozen=True, slots=True)
@@ -605,7 +580,7 @@ class Session:
             return out
         if not playable(audio_format):
             return out + self._violation(f"{event.type}: an output audio format the client cannot play "
-                                         f"({_describe_format(audio_format)}); keeping the previous one", event.type)
+                                         f"({describe_format(audio_format)}); keeping the previous one", event.type)
         self._format = audio_format
         return out
 
@@ -782,7 +757,7 @@ class Session:
                 latency = response.first_audio_ms - response.anchor_ms
         details = value_at(event.response, "status_details")
         stats = TurnStats(response_id, value_at(event.response, "status"), value_at(details, "reason"), usage, latency,
-                          response.started_ms if response else None, now_ms, *_status_error(details))
+                          response.started_ms if response else None, now_ms, *server_errors.status_error(details))
         self._turns.append(stats)
         return stats
 
@@ -847,21 +822,6 @@ class _LocalFields:
             raise LocalProtocolError(f"{self.type}: '{key}' must be one of {', '.join(map(repr, choices))}, "
                                      f"got {value!r:.60} at $.{key}", event_type=self.type, path=f"$.{key}")
         return value
-
-
-def _status_error(details: Any) -> tuple[str | None, str | None, str | None]:
-    # status_details.error of a failed response: ("type code: message", code, type).
-    error = value_at(details, "error")
-    if error is None:
-        return None, None, None
-    code, kind, message = (value_at(error, name) for name in ("code", "type", "message"))
-    label = " ".join(str(x) for x in dict.fromkeys((kind, code)) if x)
-    return f"{label or 'error'}: {message or 'no message'}", code, kind
-
-
-def _describe_format(audio_format: Any) -> str:
-    rate = value_at(audio_format, "rate")
-    return f"{value_at(audio_format, 'type')}" + (f" at {rate!r} Hz" if rate is not None else "")
 
 
 def _token_usage(usage: Any) -> TokenUsage:
