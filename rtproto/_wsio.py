@@ -50,13 +50,14 @@ from collections.abc import Callable
 from typing import Literal
 from urllib.parse import urlsplit
 
-from websockets.asyncio.client import HTTPProxyConnection
 from websockets.client import ClientProtocol
 from websockets.exceptions import InvalidMessage, InvalidProxy, ProxyError
 from websockets.frames import Frame, Opcode, apply_mask
 from websockets.http11 import Response
 from websockets.protocol import State
-from websockets.uri import Proxy, WebSocketURI, get_proxy, parse_proxy, parse_uri
+from websockets.uri import WebSocketURI, parse_uri
+
+from rtproto._compat import HTTPProxyConnection, Proxy, frame_limit, get_proxy, parse_proxy, partial_size
 
 # Socket reads go into one buffer per connection (asyncio.BufferedProtocol):
 # asyncio's default read allocates 256 KiB per read, above glibc's mmap
@@ -86,7 +87,8 @@ class WebSocketIO(asyncio.BufferedProtocol):
         self.paused = False  # the transport's write buffer is above its high-water mark
         self.ended = False  # no more frames will arrive: close frame received or socket gone
         self.ping_expired: float | None = None  # the ping timeout (s) that failed the connection, if one did
-        self._max_size = sys.maxsize if protocol.max_size is None else protocol.max_size
+        limit = frame_limit(protocol)
+        self._max_size = sys.maxsize if limit is None else limit
         self._failed = False  # we failed the connection: no later frame may be delivered
         self._loop = asyncio.get_running_loop()
         self._transport: asyncio.Transport | None = None
@@ -99,6 +101,7 @@ class WebSocketIO(asyncio.BufferedProtocol):
         self._fragments: list[bytes] | None = None
         self._fragmented_text = False
         self._unparsed = bytearray()  # the start of a frame (or of the handshake response) torn by a read
+        self._missing = 0  # bytes still to come of the torn frame in _unparsed, once its header is complete
         self._read_buffer = memoryview(bytearray(READ_BUFFER))
         self._response_fed = False
         self._masks = b""
@@ -123,9 +126,13 @@ class WebSocketIO(asyncio.BufferedProtocol):
 
     def data_received(self, data: bytes | bytearray | memoryview) -> None:
         # Every byte is copied out (frames, websockets' buffer, _unparsed) before the next read reuses the buffer.
+        if len(data) < self._missing:  # the middle of a long frame: append in place, nothing to parse
+            self._unparsed += data
+            self._missing -= len(data)
+            return
         if self._unparsed:
             self._unparsed += data
-            data, self._unparsed = self._unparsed, bytearray()
+            data, self._unparsed, self._missing = self._unparsed, bytearray(), 0
         protocol = self.protocol
         if protocol.state is State.CONNECTING and not self._response_fed:
             data = self._feed_response(bytes(data))
@@ -302,8 +309,9 @@ class WebSocketIO(asyncio.BufferedProtocol):
         ``_unparsed`` for the next read. Returns whether websockets got a frame.
         """
         protocol = self.protocol
-        plain, fed = protocol.cur_size is None, False
-        pos, size, limit = 0, len(data), self._max_size
+        partial, fed = partial_size(protocol), False
+        plain, limit = partial is None, self._max_size - (partial or 0)
+        pos, size = 0, len(data)
         while size - pos >= 2:
             first, second = data[pos], data[pos + 1]
             length, start = second & 0x7F, pos + 2
@@ -319,15 +327,18 @@ class WebSocketIO(asyncio.BufferedProtocol):
                 start += 4  # a masked frame from a server: websockets rejects it
             end = start + length
             if end > size:
+                self._missing = end - size
                 break
             if plain and first in _PLAIN and second < 0x80:
-                message = bytes(data[start:end])
+                message = bytes(memoryview(data)[start:end])  # one copy: slicing a bytearray would copy twice
                 if first == 0x81 and not message.isascii() and not self._is_utf8(message):
                     return True
                 self._push(message)
             else:
                 self._feed(data[pos:end])
-                plain = protocol.cur_size is None and protocol.state is State.OPEN
+                partial = partial_size(protocol)
+                plain = partial is None and protocol.state is State.OPEN
+                limit = self._max_size - (partial or 0)  # websockets bounds a fragment by what is left
                 fed = True
             pos = end
         if pos < size:

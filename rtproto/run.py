@@ -1,4 +1,4 @@
-"""The command line: ``python -m rtproto.run [talk|replay|serve|diff|check] ...``.
+"""The command line: ``python -m rtproto.run [talk|replay|serve|relay|diff|check] ...``.
 
 ``talk`` (the default) holds a live voice conversation. With no
 ``OPENAI_API_KEY`` and no ``--url`` (or with ``--demo``) it talks instead to
@@ -27,7 +27,7 @@ from .console import printable
 from .errors import AuthenticationError, ConnectionClosed, RtprotoError, UsageError
 from .redact import Secrets
 
-SUBCOMMANDS = ("talk", "replay", "serve", "diff", "check")
+SUBCOMMANDS = ("talk", "replay", "serve", "diff", "check", "relay")
 DEMO_TRANSCRIPT = Path(__file__).parent / "data" / "demo.jsonl"
 
 
@@ -130,13 +130,17 @@ def build_parser() -> argparse.ArgumentParser:
     """The full argument parser (talk, replay, serve, diff, check)."""
     parser = argparse.ArgumentParser(
         prog="python -m rtproto.run",
-        description="rtproto: talk to the OpenAI Realtime API, and record, replay, serve, diff and check its transcripts.",
+        description="rtproto: talk to the OpenAI Realtime API, and record (relay), replay, serve, diff and check its "
+                    "transcripts.",
         epilog="With no command, 'talk' runs; without OPENAI_API_KEY it runs the offline demo. "
                "'python -m rtproto.run COMMAND --help' describes each command.")
-    sub = parser.add_subparsers(dest="command", metavar="{talk,replay,serve,diff,check}")
+    sub = parser.add_subparsers(dest="command", metavar="{talk,replay,serve,relay,diff,check}")
     _talk_parser(sub)
     _replay_parser(sub)
     _serve_parser(sub)
+    from .relay import add_relay_parser
+
+    add_relay_parser(sub)
     sub.add_parser("diff", help="compare the protocol behaviour of two transcripts", add_help=False)
     sub.add_parser("check", help="lint a transcript against the protocol model", add_help=False)
     return parser
@@ -239,6 +243,10 @@ async def _dispatch(args: argparse.Namespace, secrets: Secrets) -> int:
         from .report import cli_replay
 
         return await cli_replay(args)
+    if args.command == "relay":
+        from .relay import cli_relay
+
+        return await cli_relay(args)
     if args.command == "serve":
         from .server import cli_serve
 

@@ -29,10 +29,10 @@ stuck, a network path dropped without a reset) raises
 ``ConnectionClosed(1011, by="client", cause="the server stopped answering
 pings (no pong within 10 s)")`` within ``ping_interval + ping_timeout`` seconds
 of its last pong: 20 s with the defaults. A close we start (``close()``, or
-after a failure) waits at most 10 s for the server to drop TCP.
+after a failure) flushes for at most 1 s and waits at most 1 s more for the
+server to drop TCP, so a client always ends promptly.
 
-WebSocket options follow the official SDK (PROTOCOL-NOTES §1) except for one
-bound: no permessage-deflate (``compression=None``), JSON goes out as text
+WebSocket options follow the official SDK except for one bound: no permessage-deflate (``compression=None``), JSON goes out as text
 frames, and an incoming message may be up to ``max_size`` bytes (64 MiB by
 default, far above the largest real event; the SDK sets no bound): a longer
 one fails the connection with 1009 before its payload is buffered. A text

@@ -251,7 +251,7 @@ async def test_recorder_sees_both_directions_in_order():
 
 
 async def test_large_frames_pass_both_ways():
-    # The official SDK connects with max_size=None and compression=None (PROTOCOL-NOTES §1);
+    # The official SDK connects with max_size=None and compression=None;
     # websockets' default cap of 1 MiB would reject this 3 MiB frame.
     big = json.dumps({"type": "response.output_audio.delta", "delta": "A" * (3 << 20)})
     async with asyncio.timeout(LIMIT):
