@@ -55,7 +55,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from rtproto.server import RealtimeServer, SendStep, ServedSession, _decode_client_frame, _sendable_close_code
+from rtproto.server import RealtimeServer, SendStep, ServedSession, decode_client_frame, sendable_close_code
 from rtproto.transcript import Transcript
 
 __all__ = [
@@ -149,7 +149,7 @@ class Fault:
     @classmethod
     def close(cls, code: int = 1011, reason: str = "", *, when: Trigger = ON_OPEN) -> Fault:
         """Close with ``code`` and ``reason`` (use :meth:`abort` for 1006)."""
-        if type(code) is not int or code in (1005, 1006) or not _sendable_close_code(code):
+        if type(code) is not int or code in (1005, 1006) or not sendable_close_code(code):
             raise ValueError(f"cannot send close code {code!r}; Fault.abort() drops the connection (1006)")
         if len(reason.encode()) > _MAX_REASON_BYTES:
             raise ValueError(f"a close reason holds at most {_MAX_REASON_BYTES} UTF-8 bytes")
@@ -501,7 +501,7 @@ class FaultServer(RealtimeServer):
             await conn._until_released(ws)
             if conn.held:  # the connection ended while held
                 return
-        event = _decode_client_frame(message)
+        event = decode_client_frame(message)
         kind = event.get("type") if event is not None else None
         await self._fire(conn, ws, conn.due("client", kind if isinstance(kind, str) else None))
 

@@ -65,8 +65,8 @@ from websockets.http11 import Request, Response
 
 from rtproto.console import printable
 from rtproto.redact import Secrets
-from rtproto.server import _ws_log  # the websockets logger whose header values are redacted
-from rtproto.server import DEFAULT_MAX_FRAME, REALTIME_PATHS
+from rtproto.server import wire_log  # the websockets logger, header values redacted
+from rtproto.server import DEFAULT_MAX_FRAME, REALTIME_PATHS, Listening
 from rtproto.transcript import CONNECTION_CLOSED, TranscriptWriter
 
 __all__ = ["DEFAULT_UPSTREAM", "Relay", "RelayedSession", "add_relay_parser", "cli_relay", "requires_token"]
@@ -151,7 +151,7 @@ class _Pending:
     url: str
 
 
-class Relay:
+class Relay(Listening):
     """A websocket server that relays Realtime sessions to ``upstream`` and records them.
 
     ``api_key`` goes upstream as ``Authorization: Bearer``; ``token``, when set, is
@@ -182,27 +182,8 @@ class Relay:
         self._server = await serve(
             self._handle, self.host, self._port, process_request=self._handshake,
             process_response=self._drop_refused, max_size=self.max_frame, max_queue=self.max_queue,
-            write_limit=self.write_limit, compression=None, logger=_ws_log)
+            write_limit=self.write_limit, compression=None, logger=wire_log)
         return self
-
-    async def close(self) -> None:
-        """Stop listening; open client connections close with 1001, mirrored upstream."""
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-
-    async def __aenter__(self) -> Relay:
-        return await self.start()
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
-
-    @property
-    def port(self) -> int:
-        """The bound port (useful with ``port=0``)."""
-        if self._server is None:
-            raise RuntimeError("the relay is not started")
-        return next(iter(self._server.sockets)).getsockname()[1]
 
     @property
     def url(self) -> str:
@@ -226,7 +207,7 @@ class Relay:
             body = self.secrets.raw_text(exc.response.body.decode("utf-8", "replace"))
             return connection.respond(exc.response.status_code, body or "upstream refused\n")  # type: ignore[arg-type]
         except Exception as exc:  # noqa: BLE001 - whatever failed, the client gets a 502
-            _ws_log.warning("upstream unreachable: %s", self.secrets.text(str(exc)))
+            wire_log.warning("upstream unreachable: %s", self.secrets.text(str(exc)))
             return connection.respond(HTTPStatus.BAD_GATEWAY, "upstream unreachable\n")
         self._pending[connection] = _Pending(upstream, self._new_session(request, beta), url)
         return None
@@ -238,7 +219,7 @@ class Relay:
         if beta:
             headers["OpenAI-Beta"] = beta
         return await connect(url, additional_headers=headers, max_size=self.max_frame, max_queue=self.max_queue,
-                             write_limit=self.write_limit, compression=None, logger=_ws_log)
+                             write_limit=self.write_limit, compression=None, logger=wire_log)
 
     def _new_session(self, request: Request, beta: str | None) -> RelayedSession:
         parts = urlsplit(request.path)
@@ -320,7 +301,7 @@ class Relay:
             writer = TranscriptWriter.open(path, api=session.api, url=url, model=session.model,
                                            secrets=self.secrets, relay=True)
         except OSError as exc:
-            _ws_log.warning("cannot record session %d: %s", session.number, exc.strerror or exc)
+            wire_log.warning("cannot record session %d: %s", session.number, exc.strerror or exc)
             return None
         session.recording = path
         return writer

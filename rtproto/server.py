@@ -99,8 +99,8 @@ def _secret_header(name: object) -> bool:
     return any(word in lowered for word in _SECRET_HEADER_WORDS)
 
 
-_ws_log = logging.getLogger("rtproto.server.websockets")
-_ws_log.addFilter(_RedactingFilter())
+wire_log = logging.getLogger("rtproto.server.websockets")
+wire_log.addFilter(_RedactingFilter())
 
 REALTIME_PATHS = ("/v1/realtime", "/v1/realtime/translations")
 APPEND = "input_audio_buffer.append"
@@ -161,7 +161,7 @@ def plan_replay(transcript: Transcript) -> ReplayPlan:
         step = _step_for(line.dir, line.event, max(0.0, line.t - previous_t), len(expected))
         if step is None:
             continue
-        if isinstance(step, CloseStep) and not _sendable_close_code(step.code):
+        if isinstance(step, CloseStep) and not sendable_close_code(step.code):
             raise TranscriptError(f"cannot replay close code {step.code!r}", line=line.lineno, path=transcript.path)
         steps.append(step)
         previous_t = line.t
@@ -184,8 +184,9 @@ def _step_for(direction: str, event: dict[str, Any], delay_ms: float, expect_ind
     return None
 
 
-def _sendable_close_code(code: object) -> bool:
-    # RFC 6455 section 7.4; 1006 is replayed by dropping the connection, 1005/None by an empty close frame.
+def sendable_close_code(code: object) -> bool:
+    """True for a close code a server may send (RFC 6455 section 7.4); 1006 is replayed by dropping
+    the connection, 1005 and None by an empty close frame."""
     if code in (None, NO_STATUS_RCVD, ABNORMAL_CLOSURE):
         return True
     return type(code) is int and (1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999)
@@ -213,8 +214,8 @@ class Departure:
         return f"departure at client event {self.index}: expected {expected}, got {got}"
 
 
-def _decode_client_frame(message: str | bytes) -> dict[str, Any] | None:
-    # The frame's JSON object, or None when it is not one.
+def decode_client_frame(message: str | bytes) -> dict[str, Any] | None:
+    """A client frame's JSON object, or None when it is not one."""
     try:
         event = orjson.loads(message)
     except orjson.JSONDecodeError:
@@ -262,7 +263,7 @@ class ServedSession:
 
     def receive(self, message: str | bytes) -> Departure | None:
         """Match one client frame against the recording; returns the departure, if any."""
-        event = _decode_client_frame(message)
+        event = decode_client_frame(message)
         if event is None:
             event, kind = _raw_frame(message), None
         else:
@@ -310,7 +311,37 @@ def _bearer_matches(values: Sequence[str], api_key: str) -> bool:
     return len(values) == 1 and hmac.compare_digest(values[0].encode(), expected)
 
 
-class RealtimeServer:
+class Listening:
+    """A websockets server on ``host``: started as an async context manager, closed with
+    1001 for the connections still open; ``port`` is the bound one (useful with ``port=0``)."""
+
+    host: str
+    _server: Server | None = None
+
+    async def start(self) -> Any:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        """Stop listening and close open connections (with 1001)."""
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    async def __aenter__(self) -> Any:
+        return await self.start()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    @property
+    def port(self) -> int:
+        """The bound port."""
+        if self._server is None:
+            raise RuntimeError(f"the {type(self).__name__} is not started")
+        return next(iter(self._server.sockets)).getsockname()[1]
+
+
+class RealtimeServer(Listening):
     """A websocket server at ``ws://HOST:PORT/v1/realtime`` replaying a transcript.
 
     ``transcript`` is a :class:`~rtproto.transcript.Transcript` or a path to
@@ -364,31 +395,12 @@ class RealtimeServer:
             process_request=self._check_request,
             max_size=self.max_frame,
             compression=None,
-            logger=_ws_log,
+            logger=wire_log,
             **self._serve_options(),
         )
         return self
 
-    async def close(self) -> None:
-        """Stop listening and close open connections (with 1001)."""
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-
-    async def __aenter__(self) -> RealtimeServer:
-        return await self.start()
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
-
     # -- what callers read -------------------------------------------------
-
-    @property
-    def port(self) -> int:
-        """The bound port (useful with ``port=0``)."""
-        if self._server is None:
-            raise RuntimeError("the server is not started")
-        return next(iter(self._server.sockets)).getsockname()[1]
 
     @property
     def url(self) -> str:
