@@ -66,7 +66,7 @@ from websockets.http11 import Request, Response
 from rtproto.console import printable
 from rtproto.redact import Secrets
 from rtproto.server import wire_log  # the websockets logger, header values redacted
-from rtproto.server import DEFAULT_MAX_FRAME, REALTIME_PATHS, Listening
+from rtproto.server import DEFAULT_MAX_FRAME, REALTIME_PATHS, Listening, port_number
 from rtproto.transcript import CONNECTION_CLOSED, TranscriptWriter
 
 __all__ = ["DEFAULT_UPSTREAM", "Relay", "RelayedSession", "add_relay_parser", "cli_relay", "requires_token"]
@@ -362,7 +362,7 @@ def add_relay_parser(sub: Any) -> None:
 
 def _relay_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to bind (anything but loopback needs --token)")
-    p.add_argument("--port", type=int, default=8765, help="port to bind (0 picks a free one)")
+    p.add_argument("--port", type=port_number, default=8765, help="port to bind (0 picks a free one)")
     p.add_argument("--record", metavar="DIR", help="record one transcript per connection into DIR")
     p.add_argument("--upstream", default=DEFAULT_UPSTREAM, help=f"Realtime endpoint (default {DEFAULT_UPSTREAM})")
     p.add_argument("--token", help="the bearer token clients must present (required off loopback)")

@@ -105,11 +105,13 @@ def _replay_parser(sub: Any) -> None:
 
 
 def _serve_parser(sub: Any) -> None:
+    from .server import port_number
+
     p = sub.add_parser("serve", help="serve a transcript as a local Realtime server",
                        description="Play the server side of a transcript to any Realtime client.")
     p.add_argument("file", metavar="FILE.jsonl")
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8765)
+    p.add_argument("--port", type=port_number, default=8765)
     p.add_argument("--speed", default=1.0, type=_speed, help="'max', or a factor of the recorded pacing (default 1)")
     p.add_argument("--strict", action="store_true", help="close the connection when the client departs from the recording")
 

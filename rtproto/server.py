@@ -184,6 +184,19 @@ def _step_for(direction: str, event: dict[str, Any], delay_ms: float, expect_ind
     return None
 
 
+def port_number(text: str) -> int:
+    """An argparse type: a TCP port to bind, 0 (any free one) to 65535."""
+    import argparse
+
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is 0 (any free one) to 65535, got {port}")
+    return port
+
+
 def sendable_close_code(code: object) -> bool:
     """True for a close code a server may send (RFC 6455 section 7.4); 1006 is replayed by dropping
     the connection, 1005 and None by an empty close frame."""

@@ -532,6 +532,8 @@ async def test_help_exits_0(tmp_path: Path, args: list[str]) -> None:
     (["--url", "ws://[::1"], "argument --url: not a URL (Invalid IPv6 URL)"),
     (["--url", "ws://host:port/v1"], "argument --url: not a URL"),
     (["--url", "http://example.com/v1/realtime"], "argument --url: expected ws://HOST[:PORT]/PATH or wss://"),
+    (["serve", "x.jsonl", "--port", "99999"], "argument --port: a port is 0 (any free one) to 65535, got 99999"),
+    (["relay", "--port", "x"], "argument --port: expected a port number, got 'x'"),
 ])
 async def test_usage_errors_exit_2(tmp_path: Path, args: list[str], message: str) -> None:
     code, out, err = await run_cli(*args, cwd=tmp_path)
