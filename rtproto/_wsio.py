@@ -102,6 +102,7 @@ class WebSocketIO(asyncio.BufferedProtocol):
         self._fragmented_text = False
         self._unparsed = bytearray()  # the start of a frame (or of the handshake response) torn by a read
         self._missing = 0  # bytes still to come of the torn frame in _unparsed, once its header is complete
+        self._owed = 0  # bytes still to come of a torn frame websockets is parsing as it arrives
         self._read_buffer = memoryview(bytearray(READ_BUFFER))
         self._response_fed = False
         self._masks = b""
@@ -126,6 +127,14 @@ class WebSocketIO(asyncio.BufferedProtocol):
 
     def data_received(self, data: bytes | bytearray | memoryview) -> None:
         # Every byte is copied out (frames, websockets' buffer, _unparsed) before the next read reuses the buffer.
+        if self._owed:  # the rest of a frame websockets is parsing: it goes there first
+            taken = min(len(data), self._owed)
+            self._feed(bytes(data[:taken]))
+            self._owed -= taken
+            data = data[taken:]
+            if not data:
+                self._after_feed()
+                return
         if len(data) < self._missing:  # the middle of a long frame: append in place, nothing to parse
             self._unparsed += data
             self._missing -= len(data)
@@ -142,10 +151,17 @@ class WebSocketIO(asyncio.BufferedProtocol):
                 fed = self._split(data)
             else:
                 self._feed(data)
-        if fed:  # websockets may have queued pongs or a close reply, or ended the connection
-            self.flush()
-            if protocol.close_rcvd is not None or protocol.state in _ENDED:
-                self.ended = True
+        if fed:
+            self._after_feed()
+        elif self.frames:
+            self._wake_reader()
+
+    def _after_feed(self) -> None:
+        # websockets may have queued pongs or a close reply, or ended the connection.
+        protocol = self.protocol
+        self.flush()
+        if protocol.close_rcvd is not None or protocol.state in _ENDED:
+            self.ended = True
         if self.frames or self.ended:
             self._wake_reader()
 
@@ -326,10 +342,15 @@ class WebSocketIO(asyncio.BufferedProtocol):
             if second & 0x80:
                 start += 4  # a masked frame from a server: websockets rejects it
             end = start + length
-            if end > size:
-                self._missing = end - size
+            whole_message = plain and first in _PLAIN and second < 0x80
+            if end > size and whole_message:
+                self._missing = end - size  # it grows in place until whole
                 break
-            if plain and first in _PLAIN and second < 0x80:
+            if end > size:  # any other frame goes to websockets as it comes: it may reject its header now
+                self._feed(data[pos:])
+                self._owed, pos, fed = end - size, size, True
+                break
+            if whole_message:
                 message = bytes(memoryview(data)[start:end])  # one copy: slicing a bytearray would copy twice
                 if first == 0x81 and not message.isascii() and not self._is_utf8(message):
                     return True
