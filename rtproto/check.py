@@ -259,6 +259,9 @@ def _misuse(api: str, lines: Iterator[Line], scan: _Scan) -> list[Finding]:
     translation = TranslationState()
     findings: list[Finding] = []
     for line in lines:
+        if line.dir == "local" and line.type == "connection.resumed":  # the client re-sent what resume() sends
+            replay.followups += _creates(replay.session.resume(line.t))
+            continue
         ga = _ga_event(api, line, _decode_line(line, api), translation)
         if ga is not None:
             findings += replay.server(line, ga[1]) if line.dir == "server" else replay.client(line, ga[1])

@@ -67,6 +67,7 @@ that ``error.event_id`` names the event that caused an error.
 
 from __future__ import annotations
 
+import collections
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -179,6 +180,7 @@ class Session:
         self._event_count = 0
         self._format: Any = None  # the session's output audio format (None: PCM16 at 24 kHz)
         self._config: Any = None  # the session configuration last sent (re-sent on a new connection)
+        self._reseeded: collections.Counter[str] = collections.Counter()  # user texts resume() sent again
         self.expired = False  # the server said the session hit its maximum duration
         self.expires_at: int | None = None  # when the server will end the session (epoch seconds)
         self._usage = TokenUsage()
@@ -348,6 +350,7 @@ class Session:
         if self._config is not None:
             out.append(self._emit(SessionUpdate(session=self._config), now_ms))
         out += [self._emit(ConversationItemCreate(item=item), now_ms) for item in items]
+        self._reseeded = collections.Counter(item.content[0].text for item in items if isinstance(item, UserMessage))
         self._followup = unanswered
         return out + [Resumed(len(items), unanswered)] + self._flush(now_ms)
 
@@ -556,7 +559,11 @@ class Session:
         item_id = _item_id(item)
         if not texts or item_id is None or not self._first("typed", item_id):
             return []
-        return self._text_done("user", item_id, "".join(texts))
+        text = "".join(texts)
+        if self._reseeded[text]:  # a turn carried over by resume(): it was shown when it was said
+            self._reseeded[text] -= 1
+            return []
+        return self._text_done("user", item_id, text)
 
     def _text_delta(self, role: str, item_id: str, delta: str) -> list[Output]:
         known = self._texts.get(item_id)

@@ -17,7 +17,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from cli_harness import MEASURED_CLI, Conversation, cli_env, fixture_deltas, peak_rss_kib
+from cli_harness import MEASURED_CLI, Conversation, cli_env, fixture_deltas, peak_rss_kib, run_cli
 from rtproto import codec
 from rtproto.testing import Fault, after_client, after_server, serve_with_faults
 
@@ -103,6 +103,8 @@ async def test_fault_at_phase(tmp_path: Path, fault, phase: str, exit_code: int,
     assert locals_[-1] == "connection.closed"
     if resumed:
         assert locals_.index("connection.lost") < locals_.index("connection.resumed")
+        code, report, err = await run_cli("check", "rec.jsonl", cwd=tmp_path)  # one conversation, read offline
+        assert code in (0, 1) and "[misuse]" not in report and "Traceback" not in err, report + err
     audio, rate = codec.read_wav(tmp_path / "a.wav")
     assert rate == 24000
 

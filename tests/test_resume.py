@@ -151,3 +151,11 @@ def test_a_request_refused_by_session_expiry_is_asked_again_on_the_new_session()
     assert session.expired
     resumed = [o.event.type for o in session.resume() if isinstance(o, Send)]
     assert resumed[-1] == "response.create" and not session.expired
+
+
+def test_turns_carried_over_are_not_shown_again_but_new_ones_are():
+    session, _ = conversation()
+    session.resume()
+    again = session.receive(item_done(user_text("n1", "Weather in Oslo?")))  # the new session lists the re-seeded turn
+    new = session.receive(item_done(user_text("n2", "Weather in Oslo?")))  # the user asks the same again
+    assert [type(o).__name__ for o in again] == [] and [type(o).__name__ for o in new] == ["TranscriptDone"]
