@@ -226,9 +226,7 @@ class Driver:
         await old.close()  # the receive loop ends quietly and waits for the move
         self.conn = new
         self.display.info("moved to a new session before the old one expired")
-        self._record({"type": "connection.resumed", "attempt": 0, "budget": RESEED_BUDGET, "planned": True})
-        await self.apply(self.session.resume(self.now_ms(), RESEED_BUDGET))
-        self._online.set()
+        await self._carry_over({"attempt": 0, "planned": True})
         self._moving.set_result(None)
         self._moving = None
 
@@ -254,11 +252,15 @@ class Driver:
             except (TransportError, OSError) as exc:
                 failure = exc
                 continue
-            self._record({"type": "connection.resumed", "attempt": attempt, "budget": RESEED_BUDGET})
-            await self.apply(self.session.resume(self.now_ms(), RESEED_BUDGET))
-            self._online.set()
+            await self._carry_over({"attempt": attempt})
             return
         raise GaveUp(lost, len(delays), failure)
+
+    async def _carry_over(self, how: dict[str, Any]) -> None:
+        # The new connection is up: record it (replay resumes at this line), send the resume plan.
+        self._record({"type": "connection.resumed", "budget": RESEED_BUDGET, **how})
+        await self.apply(self.session.resume(self.now_ms(), RESEED_BUDGET))
+        self._online.set()
 
     async def _until_done(self, receiver: asyncio.Task, helpers: list[asyncio.Task], text_mode: bool) -> None:
         # Ends with the receiver, or once typed input has ended and the conversation settled;

@@ -85,11 +85,13 @@ def _ws_url(text: str) -> str:
 
 
 def _seconds(text: str) -> float:
+    from .talk import positive_seconds
+
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not 0 < value < float("inf"):
+    if not positive_seconds(value):
         raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
     return value
 

@@ -132,13 +132,18 @@ def _checked(key: str, value: Any, kind: str) -> Any:
         "url": isinstance(value, str) and not ws_url_problem(value),
         "bool": isinstance(value, bool),
         "names": isinstance(value, list) and all(isinstance(v, str) for v in value),
-        "seconds": isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < float("inf"),
+        "seconds": positive_seconds(value),
     }[kind]
     if not ok:
         expected = {"text": "a string", "url": "a ws:// or wss:// URL", "bool": "true or false",
                     "names": "a list of strings", "seconds": "a positive number of seconds"}[kind]
         raise UsageError(f"config: {key} must be {expected}, got {value!r:.80}")
     return list(value) if kind == "names" else value
+
+
+def positive_seconds(value: Any) -> bool:
+    """A number of seconds a timeout or an interval can be: positive and finite."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < float("inf")
 
 
 def ws_url_problem(text: str) -> str | None:

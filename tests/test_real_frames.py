@@ -33,35 +33,28 @@ class Real(NamedTuple):
 REASONING_ITEM = {"id": "rs_68c9c3a5a0ec8191", "type": "reasoning",
                   "summary": [{"type": "summary_text", "text": "The user asks for the weather."}]}
 
+# openai-agents-python issue #1748: an Azure deployment answered a GA client with a beta-shaped
+# session (no `type`, flat audio settings); the agents SDK failed to validate it.
+AZURE_SESSION_CREATED = {
+    "type": "session.created", "event_id": "event_CHTmmxdHhdm5uUqZifJY3",
+    "session": {"object": "realtime.session", "id": "sess_CHTmmc4pwK7Xy8j3EijDZ", "model": "gpt-realtime-2025-08-28",
+                "modalities": ["audio", "text"], "instructions": "Be witty.", "voice": "alloy",
+                "output_audio_format": "pcm16", "tools": [], "tool_choice": "auto", "temperature": 0.8,
+                "max_response_output_tokens": "inf",
+                "turn_detection": {"type": "server_vad", "threshold": 0.5, "prefix_padding_ms": 300,
+                                   "silence_duration_ms": 200, "create_response": True,
+                                   "interrupt_response": True},
+                "speed": 1.0, "tracing": None, "prompt": None, "expires_at": 1758283908,
+                "input_audio_noise_reduction": None, "input_audio_format": "pcm16",
+                "input_audio_transcription": None}}
+
 FRAMES = [
     # openai-agents-python issue #1748: an Azure deployment answered a GA client with a beta-shaped
     # session (no `type`, flat audio settings); the agents SDK failed to validate it.
-    Real("azure-beta-shaped-session-on-ga", "ga", {
-        "type": "session.created", "event_id": "event_CHTmmxdHhdm5uUqZifJY3",
-        "session": {"object": "realtime.session", "id": "sess_CHTmmc4pwK7Xy8j3EijDZ", "model": "gpt-realtime-2025-08-28",
-                    "modalities": ["audio", "text"], "instructions": "Be witty.", "voice": "alloy",
-                    "output_audio_format": "pcm16", "tools": [], "tool_choice": "auto", "temperature": 0.8,
-                    "max_response_output_tokens": "inf",
-                    "turn_detection": {"type": "server_vad", "threshold": 0.5, "prefix_padding_ms": 300,
-                                       "silence_duration_ms": 200, "create_response": True,
-                                       "interrupt_response": True},
-                    "speed": 1.0, "tracing": None, "prompt": None, "expires_at": 1758283908,
-                    "input_audio_noise_reduction": None, "input_audio_format": "pcm16",
-                    "input_audio_transcription": None}},
+    Real("azure-beta-shaped-session-on-ga", "ga", AZURE_SESSION_CREATED,
         events.SessionCreated, [("$.session", "session without a type")]),
     # The same report's frame read as what it is, a beta session.created.
-    Real("azure-session-read-as-beta", "beta", {
-        "type": "session.created", "event_id": "event_CHTmmxdHhdm5uUqZifJY3",
-        "session": {"object": "realtime.session", "id": "sess_CHTmmc4pwK7Xy8j3EijDZ", "model": "gpt-realtime-2025-08-28",
-                    "modalities": ["audio", "text"], "instructions": "Be witty.", "voice": "alloy",
-                    "output_audio_format": "pcm16", "tools": [], "tool_choice": "auto", "temperature": 0.8,
-                    "max_response_output_tokens": "inf",
-                    "turn_detection": {"type": "server_vad", "threshold": 0.5, "prefix_padding_ms": 300,
-                                       "silence_duration_ms": 200, "create_response": True,
-                                       "interrupt_response": True},
-                    "speed": 1.0, "tracing": None, "prompt": None, "expires_at": 1758283908,
-                    "input_audio_noise_reduction": None, "input_audio_format": "pcm16",
-                    "input_audio_transcription": None}},
+    Real("azure-session-read-as-beta", "beta", AZURE_SESSION_CREATED,
         beta.SessionCreated, [("$.session.prompt", "unknown field 'prompt'")]),
     # openai-realtime-api-beta issue #23: the default beta session, with `expires_at` and `object`.
     Real("beta-default-session", "beta", {
