@@ -91,6 +91,12 @@ class _RedactingFilter(logging.Filter):
             if record.msg in ("< %s: %s", "> %s: %s") and len(args) == 2 and _secret_header(args[0]):
                 args = (args[0], REDACTED)
             record.args = tuple(redact_text(a) if isinstance(a, str) else a for a in args)
+        if record.exc_info and record.levelno > logging.DEBUG:
+            # A peer's bad request ("opening handshake failed") is one line, never a traceback.
+            exc = record.exc_info[1]
+            cause = exc.__cause__ or exc if exc is not None else None
+            record.msg = f"{record.getMessage()}: {type(cause).__name__}: {cause}" if cause else record.msg
+            record.args, record.exc_info, record.exc_text = (), None, None
         return True
 
 

@@ -482,3 +482,18 @@ async def test_serves_an_older_recording_whose_lines_have_no_type(tmp_path):
             got = [json.loads(await ws.recv()) for _ in range(3)]
     assert got == [{"type": "session.created", "event_id": "e1"}, {"no": "type"},
                    {"type": "session.updated", "event_id": "e2"}]
+
+
+async def test_a_peer_that_is_not_a_websocket_client_is_one_log_line_never_a_traceback(caplog):
+    script = ScriptBuilder(model="gpt-realtime").server("session.created", session={"type": "realtime"})
+    caplog.set_level(logging.INFO, logger="rtproto.server")
+    async with serve_transcript(script, speed="max") as server:
+        for garbage in (b"\x00\xff" * 5000, b"GET /v1/realtime HTTP/1.1\r\nX: " + b"a" * 100_000 + b"\r\n\r\n"):
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            writer.write(garbage)
+            await writer.drain()
+            assert await asyncio.wait_for(reader.read(), 10) is not None  # the server hangs up
+            writer.close()
+    failures = [r for r in caplog.records if "opening handshake failed" in r.getMessage()]
+    assert len(failures) == 2
+    assert all(r.exc_info is None and "\n" not in caplog.handler.format(r) for r in failures)
