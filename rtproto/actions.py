@@ -8,7 +8,8 @@ order they happened. There are two kinds:
 - :class:`Send`: send this client event on the websocket (its ``event_id`` is set);
 - :class:`ClearPlayback`: flush this content part from the speaker, then report what
   was really played with ``Session.playback_cleared``;
-- :class:`AskApproval`: ask a person about an MCP tool call, then report the answer
+- :class:`AskApproval`: ask a person about a tool call (an MCP server's approval
+  request, or a function call the policy asks about), then report the answer
   with ``Session.answer_approval`` (or, when nobody answered in time,
   ``Session.approval_timed_out``);
 - :class:`CallFunction`: run a local function tool, then report its result with
@@ -41,6 +42,7 @@ __all__ = [
     "CallFunction",
     "ClearPlayback",
     "EndConversation",
+    "FunctionApproval",
     "InputTimeout",
     "Notice",
     "Output",
@@ -111,10 +113,29 @@ class ClearPlayback(Action):
 
 
 @dataclass(frozen=True, slots=True)
-class AskApproval(Action):
-    """Ask a person whether the MCP tool call in ``request`` may run."""
+class FunctionApproval:
+    """A function call the client policy asks a person about, before it runs.
 
-    request: McpApprovalRequest
+    Shaped like an ``mcp_approval_request`` (``id``, ``name``, ``arguments``) so that
+    one prompt serves both; ``id`` is the call's ``call_id``. The core leaves
+    ``server_label`` empty; an edge that knows the tool's server (a local MCP
+    server's label) may fill it in for the question it shows.
+    """
+
+    id: str
+    name: str
+    arguments: str
+    server_label: str | None = None
+
+
+Question = Union[McpApprovalRequest, FunctionApproval]
+
+
+@dataclass(frozen=True, slots=True)
+class AskApproval(Action):
+    """Ask a person whether the tool call in ``request`` may run."""
+
+    request: Question
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,9 +236,10 @@ class ToolResult(Notice):
 
 @dataclass(frozen=True, slots=True)
 class ApprovalRequested(Notice):
-    """The server asks for approval of an MCP tool call; a person was asked."""
+    """A tool call needs approval (the server's request for an MCP tool, or the client
+    policy's for a function tool); a person was asked."""
 
-    request: McpApprovalRequest
+    request: Question
 
 
 @dataclass(frozen=True, slots=True)

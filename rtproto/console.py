@@ -178,7 +178,7 @@ class Console:
 
     def _approval_requested(self, n: Any) -> None:
         r = n.request
-        self._line("approval", f"? approval requested: {r.server_label}.{r.name}({r.arguments})")
+        self._line("approval", f"? approval requested: {_tool_name(r.server_label, r.name)}({r.arguments})")
 
     def _approval_answered(self, n: Any) -> None:
         self._close_question()  # answered without a line from the person (timeout, end of input)
@@ -240,10 +240,16 @@ class Console:
         return f"\x1b[{_COLORS[kind]}m{text}\x1b[0m" if self.color else text
 
 
+def _tool_name(server_label: Any, name: Any) -> str:
+    # "label.tool" for an MCP tool, "tool" for a function tool; printable either way.
+    where = f"{printable(str(server_label), 100)}." if server_label is not None else ""
+    return f"{where}{printable(str(name), 100)}"
+
+
 def approval_question(request: Any) -> str:
     """The question put to a person for an ``mcp_approval_request``: server label, tool and
     arguments, each made printable (over-long arguments are cut with a marker)."""
-    where = f"{printable(str(request.server_label), 100)}.{printable(str(request.name), 100)}"
+    where = _tool_name(request.server_label, request.name)
     return f"approve {where}({printable(str(request.arguments), LINE_LIMIT // 2)})? [y/N] "
 
 

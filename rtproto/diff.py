@@ -488,6 +488,8 @@ _LINE_FACTS: dict[tuple[str, str], Callable[[dict[str, Any]], str | None]] = {
     ("client", "response.cancel"): lambda event: "client sent response.cancel",
     ("client", "conversation.item.truncate"): lambda event: "client truncated assistant audio",
     ("server", "error"): _error_fact,
+    ("local", "tool.call"): lambda e: f"local MCP tool {e.get('server_label')}.{e.get('tool')} called",
+    ("local", "tools.changed"): lambda e: "the local tools changed",
     ("local", "approval.answer"): lambda e: (
         "the approval timed out (denied)" if e.get("by") == "timeout"
         else f"user {'approved' if e.get('approve') else 'denied'} an mcp call"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import inspect
 import json
 import logging
@@ -23,7 +24,7 @@ from . import codec, events
 from .actions import AskApproval, CallFunction, ClearPlayback, EndConversation, Send, TurnDone
 from .errors import AuthenticationError, ConnectionClosed, ServerRefused, TransportError
 from .resume import RESEED_BUDGET
-from .policy import TIMEOUT_REASON
+from .policy import TIMEOUT_REASON, ToolPolicy
 from .session import Session
 
 logger = logging.getLogger("rtproto.driver")
@@ -33,6 +34,22 @@ class Approver(Protocol):
     when nobody answered within ``timeout`` seconds of the question being shown."""
 
     def __call__(self, request: Any, timeout: float | None) -> Awaitable[tuple[bool, str | None]]: ...
+
+
+@dataclass(frozen=True)
+class Tool:
+    """A function tool the driver runs: ``run`` takes the call's JSON arguments and returns
+    ``(output, is_error)``. A local MCP server's tool names the server (``server_label``)
+    and its own name there (``server_tool``); the transcript records the call with both."""
+
+    run: Callable[[str], Awaitable[tuple[str, bool]]]
+    server_label: str | None = None
+    server_tool: str | None = None
+
+    @classmethod
+    def python(cls, function: Callable[..., Any]) -> Tool:
+        """A Python callable (sync or async) taking the arguments as keywords (:func:`run_tool`)."""
+        return cls(functools.partial(run_tool, function))
 
 
 class Link(Protocol):
@@ -107,8 +124,8 @@ class Reconnect:
 class Driver:
     """Runs one conversation over an open :class:`rtproto.transport.Connection`.
 
-    ``tools`` maps function-tool names to Python callables (sync or async) that
-    take the call's JSON arguments as keyword arguments. ``approver`` is awaited
+    ``tools`` maps function-tool names to the :class:`Tool` s that run them
+    (:meth:`change_tools` replaces them mid-conversation). ``approver`` is awaited
     for each approval the core asks for; ``approval_timeout`` seconds after the
     question is shown the answer is "no" (without an approver, at once). ``recorder`` is a
     :class:`rtproto.transcript.TranscriptWriter` (its wire lines come from the transport; the
@@ -122,7 +139,7 @@ class Driver:
     sink: Sink
     display: Display
     source: Source | None = None
-    tools: dict[str, Callable[..., Any]] = field(default_factory=dict)
+    tools: dict[str, Tool] = field(default_factory=dict)
     approver: Approver | None = None
     approval_timeout: float = 30.0
     recorder: Recorder | None = None
@@ -454,8 +471,24 @@ class Driver:
             self._record(line | {"approve": approve, "reason": reason})
             await self.apply(self.session.answer_approval(request.id, approve, reason, now_ms=self.now_ms()))
 
+    async def change_tools(self, session_config: Any, tools: dict[str, Tool], policy: ToolPolicy) -> None:
+        """The function tools changed (a local MCP server's list did): run these from now
+        on, decide calls by ``policy``, and tell the server with a ``session.update``."""
+        self.tools = dict(tools)
+        self._record({"type": "tools.changed", "function_tools": sorted(tools), "policy": policy.to_dict()})
+        now_ms = self.now_ms()
+        await self.apply(self.session.set_tools(tools, policy, now_ms)
+                         + self.session.send(events.SessionUpdate(session=session_config), now_ms))
+
     async def _call_function(self, call_id: str, name: str, arguments: str) -> None:
-        output, is_error = await run_tool(self.tools[name], arguments)
+        tool = self.tools.get(name)
+        if tool is not None and tool.server_label is not None:
+            self._record({"type": "tool.call", "call_id": call_id, "name": name, "server_label": tool.server_label,
+                          "tool": tool.server_tool, "arguments": arguments})
+        if tool is None:  # its server's tool list changed while the call waited for a person
+            output, is_error = json.dumps({"error": f"function tool {name!r} is no longer available"}), True
+        else:
+            output, is_error = await tool.run(arguments)
         if self._lapsed(call_id not in self.session.pending_calls, "function call", call_id):
             return
         self._record({"type": "function.result", "call_id": call_id, "output": output, "is_error": is_error})

@@ -1,7 +1,6 @@
 """Tools: the client-side tool policy, and the session's rules for MCP and function tools.
 
-:class:`ToolPolicy` says which MCP tools run freely, which need a person's yes,
-and which never run. :class:`ToolRules` is the tool half of
+:class:`ToolPolicy` says which tools run freely and which need a person's yes. :class:`ToolRules` is the tool half of
 :class:`rtproto.session.Session`, composed into it: it owns the tool state and
 reaches the conversation only through the :class:`Conversation` port:
 
@@ -15,10 +14,12 @@ reaches the conversation only through the :class:`Conversation` port:
   the follow-up ``response.create``, unless it was a violation;
 * a ``function_call`` runs only when its item is ``completed`` and its
   response completed too (it is held until ``response.done``): a registered
-  name becomes a :class:`~rtproto.actions.CallFunction`, an unknown name is
-  answered with an error output, and outputs owe the follow-up
-  ``response.create``. A call cut off (an ``incomplete`` item, a cancelled or
-  failed response) is shown, never run and never answered.
+  name the policy allows becomes a :class:`~rtproto.actions.CallFunction`; one
+  it asks about is put to a person first (a :class:`~rtproto.actions.FunctionApproval`),
+  and a no, or nobody answering in time, is answered with an output saying it
+  was denied; an unknown name is answered with an error output. Outputs owe the
+  follow-up ``response.create``. A call cut off (an ``incomplete`` item, a
+  cancelled or failed response) is shown, never run and never answered.
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from rtproto.actions import (
-    ApprovalAnswered, ApprovalRequested, AskApproval, CallFunction, Output, PolicyViolation, ToolCall, ToolResult,
-    ToolsListed,
+    ApprovalAnswered, ApprovalRequested, AskApproval, CallFunction, FunctionApproval, Output, PolicyViolation,
+    Question, ToolCall, ToolResult, ToolsListed,
 )
 from rtproto.errors import LocalProtocolError
 from rtproto.events import (
@@ -53,14 +54,15 @@ def _mcp_error_text(error: Any) -> str:
 
 @dataclass(frozen=True)
 class ToolPolicy:
-    """Tool names that run without asking (``allow``); every other tool needs a person's yes.
+    """Tool names that run without asking (``allow``) and that need a person's yes (``ask``).
 
-    Default deny: nothing runs without ``allow`` naming it or a person saying yes,
-    and a question nobody answers (no person, end of input, the timeout) is a no.
-    ``ask`` names the tools a session expects to ask about (a remote MCP server is
-    told to require approval for them, and only the named tools are offered to the
-    model); an unnamed tool is asked about all the same. ``allow`` wins when a name
-    is in both sets.
+    Default deny: an MCP tool runs only when ``allow`` names it or a person says
+    yes, and a question nobody answers (no person, end of input, the timeout) is a
+    no. ``ask`` names the tools a session expects to ask about (a remote MCP server
+    is told to require approval for them, and only the named tools are offered to
+    the model); an unnamed MCP tool is asked about all the same. A function tool
+    the edge registered runs unless ``ask`` names it (registering it is the
+    consent). ``allow`` wins when a name is in both sets.
     """
 
     allow: frozenset[str] = frozenset()
@@ -73,9 +75,12 @@ class ToolPolicy:
         object.__setattr__(self, "allow", frozenset(allow))
         object.__setattr__(self, "ask", frozenset(ask))
 
-    def decide(self, name: str) -> Decision:
-        """``"allow"`` for the tools named in ``allow``, else ``"ask"``."""
-        return "allow" if name in self.allow else "ask"
+    def decide(self, name: str, unnamed: Decision = "ask") -> Decision:
+        """``"allow"`` for the tools named in ``allow``, ``"ask"`` for those in ``ask``,
+        else ``unnamed``."""
+        if name in self.allow:
+            return "allow"
+        return "ask" if name in self.ask else unnamed
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ToolPolicy:
@@ -131,7 +136,8 @@ class ToolRules:
         self._conversation = conversation
         self.policy = policy if policy is not None else ToolPolicy()
         self.function_tools = frozenset(function_tools)
-        self._approvals: dict[str, McpApprovalRequest] = {}  # waiting for a person
+        self._approvals: dict[str, Question] = {}  # waiting for a person
+        self._asked_calls: dict[str, ToolCall] = {}  # function calls whose question is in _approvals
         self._answered: set[str] = set()
         self._approved: set[str] = set()  # approval requests a person said yes to
         self._calls: dict[str, ToolCall] = {}  # function calls waiting for their result
@@ -148,13 +154,20 @@ class ToolRules:
     def forget(self) -> None:
         """The connection is gone: its approvals and calls can no longer be answered."""
         self._approvals.clear()
+        self._asked_calls.clear()
         self._calls.clear()
         self._held.clear()
 
     @property
-    def pending_approvals(self) -> dict[str, McpApprovalRequest]:
-        """Approval requests a person was asked about and has not answered, by id."""
+    def pending_approvals(self) -> dict[str, Question]:
+        """Questions a person was asked and has not answered, by id (a function call's: its ``call_id``)."""
         return dict(self._approvals)
+
+    def set_tools(self, function_tools: Iterable[str], policy: ToolPolicy) -> None:
+        """The edge's function tools or the policy changed (an MCP server's tools changed):
+        calls from now on are decided by these. Calls already running finish."""
+        self.function_tools = frozenset(function_tools)
+        self.policy = policy
 
     @property
     def pending_calls(self) -> dict[str, CallFunction]:
@@ -195,8 +208,10 @@ class ToolRules:
             why = "already has its output" if call_id in self._returned else "is not a pending function call"
             raise LocalProtocolError(f"call_id {call_id!r} {why}")
 
-    def _answer(self, request: McpApprovalRequest, approve: bool, reason: str | None, by: str,
+    def _answer(self, request: Question, approve: bool, reason: str | None, by: str,
                 now_ms: float) -> list[Output]:
+        if isinstance(request, FunctionApproval):
+            return self._answer_call(request, approve, reason, by, now_ms)
         self._approval_count += 1
         response = McpApprovalResponse(id=f"{CLIENT_ITEM_PREFIX}approval_{self._approval_count}",
                                        approval_request_id=request.id, approve=approve,
@@ -206,11 +221,31 @@ class ToolRules:
         return [sent, answered] + self._conversation.flush(now_ms)
 
     def _run_function(self, call: ToolCall, now_ms: float) -> list[Output]:
-        if call.name in self.function_tools:
-            self._calls[call.call_id] = call  # type: ignore[index]
-            return [CallFunction(call.call_id, call.name, call.arguments)]  # type: ignore[arg-type]
-        error = json.dumps({"error": f"unknown function tool {call.name!r}"})
-        return self._function_output(call, error, True, now_ms)
+        if call.name not in self.function_tools:
+            error = json.dumps({"error": f"unknown function tool {call.name!r}"})
+            return self._function_output(call, error, True, now_ms)
+        if self.policy.decide(call.name, unnamed="allow") == "allow":
+            return self._start_call(call)
+        question = FunctionApproval(call.call_id, call.name, call.arguments)  # type: ignore[arg-type]
+        self._approvals[question.id] = question
+        self._asked_calls[question.id] = call
+        return [AskApproval(question), ApprovalRequested(question)]
+
+    def _start_call(self, call: ToolCall) -> list[Output]:
+        self._calls[call.call_id] = call  # type: ignore[index]
+        return [CallFunction(call.call_id, call.name, call.arguments)]  # type: ignore[arg-type]
+
+    def _answer_call(self, question: FunctionApproval, approve: bool, reason: str | None, by: str,
+                     now_ms: float) -> list[Output]:
+        # A person's answer (or the timeout) about a function call: run it, or answer it as denied.
+        del self._approvals[question.id]
+        self._answered.add(question.id)
+        call = self._asked_calls.pop(question.id)
+        answered = ApprovalAnswered(question.id, question.name, approve, reason, by)  # type: ignore[arg-type]
+        if approve:
+            return [answered, *self._start_call(call)]
+        denied = json.dumps({"error": f"not run: the call was denied ({reason or 'by the user'})"})
+        return [answered, *self._function_output(call, denied, True, now_ms)]
 
     def release_calls(self, response_id: str | None, status: str | None, now_ms: float) -> list[Output]:
         # At a response's done: its completed calls run if it completed, else are reported not run.
@@ -314,6 +349,9 @@ class ToolRules:
     def check_item_create(self, event: ConversationItemCreate) -> None:
         if isinstance(event.item, McpApprovalResponse):
             self._check_approval(event.item.approval_request_id)
+            if isinstance(self._approvals[event.item.approval_request_id], FunctionApproval):
+                raise LocalProtocolError(f"{event.item.approval_request_id!r} is a function call's question, "
+                                         "not an MCP approval request: answer it with answer_approval()")
         elif isinstance(event.item, FunctionCallOutput):
             self._check_call(event.item.call_id)
 

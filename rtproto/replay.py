@@ -8,9 +8,10 @@ The transcript's lines are fed in file order into one :class:`~rtproto.session.S
 * server lines are decoded (``decode_server(api=transcript.api)``) and passed to
   :meth:`Session.receive`;
 * local lines go to :meth:`Session.local` (``approval.answer``,
-  ``playback.cleared``, ``function.result`` and ``text.input`` repeat what a
-  person, a speaker or a tool did, or that an approval question timed out; other
-  local lines are ignored);
+  ``playback.cleared``, ``function.result``, ``text.input`` and ``tools.changed``
+  repeat what a person, a speaker or a tool did, that an approval question timed
+  out, or that a local MCP server's tools changed; other local lines, such as a
+  local MCP tool's ``tool.call``, are ignored);
 * client lines are split in two. Those the *app* originates are decoded and
   passed to :meth:`Session.send`, which validates and tracks them exactly as it
   did live. Those the *core* derives from what happened are not fed in: they are

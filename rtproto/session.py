@@ -261,6 +261,13 @@ class Session:
         (then the follow-up ``response.create``)."""
         return self.tools.function_result(call_id, output, is_error=is_error, now_ms=now_ms)
 
+    def set_tools(self, function_tools: Iterable[str], policy: ToolPolicy, now_ms: float = 0.0) -> list[Output]:
+        """The edge's function tools or the policy changed (say, a local MCP server's tools
+        did): later calls are decided by these. Returns nothing; the edge sends the
+        ``session.update`` that tells the server."""
+        self.tools.set_tools(function_tools, policy)
+        return []
+
     @property
     def audio_received_ms(self) -> dict[tuple[str, int], float]:
         """Milliseconds of assistant audio received per ``(item_id, content_index)``."""
@@ -406,7 +413,8 @@ class Session:
     def local(self, event: Mapping[str, Any], now_ms: float = 0.0) -> list[Output]:
         """Dispatch a transcript local line: ``approval.answer`` (``answer_approval``, or
         ``approval_timed_out`` when it has ``"by": "timeout"``), ``playback.cleared``,
-        ``function.result``, ``text.input``, ``connection.resumed`` (:meth:`resume`); other
+        ``function.result``, ``text.input``, ``tools.changed`` (:meth:`set_tools`),
+        ``connection.resumed`` (:meth:`resume`); other
         types are ignored."""
         kind = event.get("type") if isinstance(event, Mapping) else None
         handler = _LOCAL_HANDLERS.get(kind)
@@ -793,6 +801,13 @@ class Session:
         return self.playback_cleared(fields.get("item_id", str), fields.get("content_index", int),
                                      fields.get("played_ms", float), now_ms)
 
+    def _local_tools(self, fields: _LocalFields, now_ms: float) -> list[Output]:
+        try:
+            policy = ToolPolicy.from_dict(fields.get("policy", dict))
+        except ValueError as exc:
+            raise LocalProtocolError(f"{fields.type}: {exc} at $.policy", event_type=fields.type, path="$.policy") from None
+        return self.set_tools(fields.names("function_tools"), policy, now_ms)
+
     def _local_text(self, fields: _LocalFields, now_ms: float) -> list[Output]:
         return self.send_text(fields.get("text", str), now_ms)
 
@@ -817,6 +832,13 @@ class _LocalFields:
             ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
         if not ok:
             raise LocalProtocolError(f"{self.type}: '{key}' must be {kind.__name__}, got {value!r:.60} at $.{key}",
+                                     event_type=self.type, path=f"$.{key}")
+        return value
+
+    def names(self, key: str) -> list[str]:
+        value = self.get(key, list)
+        if not all(isinstance(name, str) for name in value):
+            raise LocalProtocolError(f"{self.type}: '{key}' must be a list of names at $.{key}",
                                      event_type=self.type, path=f"$.{key}")
         return value
 
@@ -946,5 +968,6 @@ _LOCAL_HANDLERS: dict[str, Callable[[Session, _LocalFields, float], list[Output]
     "playback.cleared": Session._local_playback,
     "function.result": Session._local_function,
     "text.input": Session._local_text,
+    "tools.changed": Session._local_tools,
     "connection.resumed": Session._local_resumed,
 }

@@ -10,7 +10,8 @@ import orjson
 import pytest
 
 from rtproto.actions import (
-    ApprovalAnswered, ApprovalRequested, AskApproval, CallFunction, ClearPlayback, PolicyViolation, ProtocolViolation,
+    ApprovalAnswered, ApprovalRequested, AskApproval, CallFunction, ClearPlayback, FunctionApproval, PolicyViolation,
+    ProtocolViolation,
     ResponseStarted, Send, ServerError, SpeechStarted, SpeechStopped, TokenUsage, ToolCall, ToolResult, ToolsListed,
     TranscriptDelta, TranscriptDone, TranscriptionFailed, Truncated, TurnDone,
 )
@@ -1001,3 +1002,89 @@ def test_client_chosen_item_ids_never_look_like_the_servers(server):
     (item_id,) = [item["id"] for item in approval_responses(out)]
     server_prefixes = ("item_", "mcpr_", "mcp_", "mcpl_", "fc_", "msg_", "call_", "resp_", "event_", "sess_")
     assert item_id.startswith("rtproto_") and not item_id.startswith(server_prefixes)
+
+
+# ---------------------------------------------------------------------------
+# Function calls under the tool policy (local tools a person approves)
+
+
+def asked_session(server, **policy):
+    session = Session(policy=ToolPolicy(**policy), function_tools={"get_weather", "write_note"})
+    out = feed(session, *called(server, name="write_note"))
+    return session, out
+
+
+def test_a_function_the_policy_asks_about_waits_for_a_person(server):
+    session, out = asked_session(server, ask={"write_note"})
+    question = FunctionApproval("call_1", "write_note", '{"city":"Oslo"}')
+    assert of(out, AskApproval) == [AskApproval(question)] and of(out, ApprovalRequested) == [ApprovalRequested(question)]
+    assert of(out, CallFunction) == [] and sent(out) == []
+    assert session.busy and session.pending_approvals == {"call_1": question} and session.pending_calls == {}
+    out = session.answer_approval("call_1", True)
+    assert of(out, ApprovalAnswered) == [ApprovalAnswered("call_1", "write_note", True, None, "person")]
+    assert of(out, CallFunction) == [CallFunction("call_1", "write_note", '{"city":"Oslo"}')] and sent(out) == []
+    out = session.function_result("call_1", '"saved"')
+    assert sent_types(out) == ["conversation.item.create", "response.create"]
+    assert session.pending_approvals == {} and session.pending_calls == {}
+
+
+@pytest.mark.parametrize("answer", ["person", "timeout"])
+def test_a_denied_function_call_is_answered_as_denied_with_one_follow_up(server, answer):
+    session, _ = asked_session(server, ask={"write_note"})
+    if answer == "person":
+        out = session.answer_approval("call_1", False, "denied by user")
+    else:
+        out = session.approval_timed_out("call_1")
+    reason = "denied by user" if answer == "person" else TIMEOUT_REASON
+    denial = json.dumps({"error": f"not run: the call was denied ({reason})"})
+    assert of(out, CallFunction) == []
+    assert sent(out) == [{"type": "conversation.item.create", "item": {
+        "type": "function_call_output", "call_id": "call_1", "output": denial}}, {"type": "response.create"}]
+    assert of(out, ApprovalAnswered)[0].by == answer
+    assert of(out, ToolResult) == [ToolResult("function", "fc_1", "call_1", "write_note", None, denial)]
+    assert session.pending_approvals == {} and not session.tools.waiting
+    assert_refused(session, lambda: session.answer_approval("call_1", True), "already answered")
+
+
+def test_registered_functions_run_unless_ask_names_them_and_allow_wins(server):
+    session, out = asked_session(server)  # named nowhere: registering it was the consent
+    assert of(out, CallFunction) == [CallFunction("call_1", "write_note", '{"city":"Oslo"}')]
+    session, out = asked_session(server, allow={"write_note"}, ask={"write_note"})
+    assert of(out, CallFunction) and not of(out, AskApproval)
+
+
+def test_a_function_question_cannot_be_answered_with_an_mcp_approval_response(server):
+    session, _ = asked_session(server, ask={"write_note"})
+    item = ConversationItemCreate(item=McpApprovalResponse(id="rtproto_x", approval_request_id="call_1", approve=True))
+    assert_refused(session, lambda: session.send(item), "function call's question")
+    output = ConversationItemCreate(item=FunctionCallOutput(call_id="call_1", output="{}"))
+    assert_refused(session, lambda: session.send(output), "not a pending function call")
+
+
+def test_set_tools_changes_what_later_calls_may_do(server):
+    session = Session(function_tools={"get_weather"})
+    out = feed(session, *called(server, name="write_note"))
+    assert "unknown function tool" in of(out, ToolResult)[0].error
+    session.set_tools({"get_weather", "write_note"}, ToolPolicy(ask={"write_note"}))
+    out = feed(session, *called(server, rid="resp_2", name="write_note", call_id="call_2", item_id="fc_2"))
+    assert [type(o) for o in out if isinstance(o, AskApproval)] == [AskApproval]
+    assert session.function_tools == {"get_weather", "write_note"} and session.policy.ask == {"write_note"}
+
+
+def test_a_tools_changed_line_replays_set_tools(server):
+    session = Session(function_tools={"get_weather"})
+    assert session.local({"type": "tools.changed", "function_tools": ["a", "b"],
+                          "policy": {"allow": ["a"], "ask": ["b"]}}) == []
+    assert session.function_tools == {"a", "b"} and session.policy == ToolPolicy(allow={"a"}, ask={"b"})
+    for bad, path in [({"function_tools": "a", "policy": {}}, "$.function_tools"),
+                      ({"function_tools": [1], "policy": {}}, "$.function_tools"),
+                      ({"function_tools": [], "policy": {"deny": []}}, "$.policy")]:
+        with pytest.raises(LocalProtocolError) as err:
+            session.local({"type": "tools.changed", **bad})
+        assert err.value.path == path
+
+
+def test_a_lost_connection_forgets_function_questions(server):
+    session, _ = asked_session(server, ask={"write_note"})
+    session.tools.forget()
+    assert session.pending_approvals == {} and not session.tools.waiting
