@@ -55,6 +55,8 @@ class Tool:
 class Link(Protocol):
     """The connection the driver talks over (:class:`rtproto.transport.Connection`)."""
 
+    @property
+    def ended(self) -> ConnectionClosed | None: ...  # how it closed; None while open
     async def send(self, frame: bytes) -> None: ...
     async def deliver(self, handler: Callable[[bytes], None]) -> None: ...
     async def close(self) -> None: ...
@@ -202,6 +204,12 @@ class Driver:
                 if receiver.done() and self.session.expired and self.reconnect is not None:
                     # The session hit its maximum duration: the conversation goes on in a new one.
                     await self._resume(ConnectionClosed(1001, "the session expired"))
+                    continue
+                going_away = self.conn.ended
+                if receiver.done() and going_away is not None and going_away.code == 1001 and going_away.by == "server" \
+                        and self.reconnect is not None:
+                    # 1001: the server is going away (a restart, a deploy), not ending the conversation.
+                    await self._resume(going_away)
                     continue
                 await self._drain()
                 return receiver.done()  # the server ended the conversation (else our input did)

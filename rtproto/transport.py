@@ -256,6 +256,16 @@ class Connection:
         """True once :meth:`close` was called or the socket is closed."""
         return self._closing is not None or self._io.protocol.state is State.CLOSED
 
+    @property
+    def ended(self) -> ConnectionClosed | None:
+        """How the connection ended (who closed it, the code and the reason), or None while it is open.
+
+        A normal close (1000, 1001) ends iteration quietly; this says which it was."""
+        protocol = self._io.protocol
+        if protocol.state is not State.CLOSED and protocol.close_rcvd is None:
+            return None
+        return _closed_error(self._io)
+
     async def send(self, frame: bytes | str) -> None:
         """Queue one pre-encoded frame (sent as a text frame).
 

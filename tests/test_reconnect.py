@@ -1,7 +1,8 @@
 """A conversation that outlives its connection, through the real CLI.
 
 A real websockets server on 127.0.0.1 answers the first typed line, then loses
-the connection (a 1011 close, a TCP abort, or session expiry then 1001). The CLI
+the connection (a 1011 close, a TCP abort, session expiry then 1001, or a bare
+1001 "going away"). The CLI
 reconnects, resumes (the configuration and the earlier turns re-seeded), and the
 line typed after the loss is answered on the new connection. The recording reads
 as one conversation.
@@ -78,6 +79,8 @@ class TwoConnectionServer:
     async def _lose(self, ws: ServerConnection) -> None:
         if self.loss == "abort":
             ws.transport.abort()  # no close frame: the client sees 1006
+        elif self.loss == "going-away":  # a server restarting: a normal close code, not the end of the talk
+            await ws.close(1001, "server restarting")
         elif self.loss == "expiry":
             await self._send(ws, "error", error={"type": "invalid_request_error", "code": "session_expired",
                                                  "message": "Your session hit the maximum duration of 60 minutes.",
@@ -90,7 +93,7 @@ class TwoConnectionServer:
         await ws.send(json.dumps({"type": kind, "event_id": f"event_{next(self._ids)}", **fields}))
 
 
-@pytest.mark.parametrize("loss", ["1011", "abort", "expiry"])
+@pytest.mark.parametrize("loss", ["1011", "abort", "expiry", "going-away"])
 async def test_a_lost_connection_is_resumed_and_the_next_line_answered(tmp_path: Path, loss: str) -> None:
     server = TwoConnectionServer(loss)
     async with serve(server.handler, "127.0.0.1", 0) as ws_server:
