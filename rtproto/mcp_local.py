@@ -197,7 +197,7 @@ class LocalServers:
         on_tools_changed: Callable[[list[LocalTool]], Awaitable[None] | None] | None = None,
         on_problem: Callable[[str], None] | None = None,
     ):
-        _sdk()
+        require_sdk()
         labels = [spec.label for spec in specs]
         if len(set(labels)) != len(labels):
             raise UsageError(f"--mcp-local: a label is used twice: {sorted(_twice(labels))}")
@@ -619,7 +619,8 @@ def _twice(labels: list[str]) -> set[str]:
     return {label for label, count in Counter(labels).items() if count > 1}
 
 
-def _sdk() -> None:
+def require_sdk() -> None:
+    """Raise :class:`RtprotoError` naming the extra to install when the ``mcp`` package is missing."""
     try:
         import mcp  # noqa: F401
     except ImportError as exc:

@@ -42,11 +42,21 @@ def _talk_parser(sub: Any) -> None:
     p.add_argument("--output", metavar="FILE.wav", help="write the assistant's audio here instead of the speaker")
     p.add_argument("--text", action="store_true", default=None, help="type messages (standard input) instead of speaking")
     p.add_argument("--headphones", action="store_true", default=None, help="keep the microphone open while the assistant speaks")
+    p.add_argument("--echo", choices=("auto", "aec", "half-duplex", "off"),
+                   help="on speakers: cancel the echo (aec, needs rtproto[aec]), mute the microphone while the "
+                        "assistant speaks (half-duplex), or neither (off); default auto: aec when installed")
     p.add_argument("--mcp", action="append", default=[], type=_mcp_spec, metavar="LABEL=URL",
                    help="a remote MCP server (repeatable)")
     p.add_argument("--mcp-token-env", metavar="VAR", help="environment variable holding the MCP servers' token")
-    p.add_argument("--allow", action="append", default=[], metavar="TOOL", help="MCP tool allowed without asking")
-    p.add_argument("--ask", action="append", default=[], metavar="TOOL", help="MCP tool that needs your yes")
+    p.add_argument("--mcp-local", action="append", default=[], type=_mcp_local_spec,
+                   metavar="LABEL='COMMAND ARGS'|LABEL=http://HOST:PORT/mcp",
+                   help="a local MCP server whose tools rtproto runs (repeatable; needs rtproto[mcp])")
+    p.add_argument("--mcp-log", metavar="FILE", help="where local MCP servers' output goes "
+                   "(default $XDG_STATE_HOME/rtproto/mcp-local.log)")
+    p.add_argument("--tool-timeout", type=_seconds, metavar="SECONDS",
+                   help="a local MCP tool call that takes longer fails (default 60)")
+    p.add_argument("--allow", action="append", default=[], metavar="TOOL", help="tool allowed without asking")
+    p.add_argument("--ask", action="append", default=[], metavar="TOOL", help="tool that needs your yes")
     p.add_argument("--function", dest="functions", action="append", default=[], metavar="MODULE:NAME",
                    help="a Python callable offered to the model as a function tool (repeatable)")
     p.add_argument("--config", metavar="FILE.toml", help="TOML file with any of these settings")
@@ -72,6 +82,15 @@ def _mcp_spec(spec: str) -> str:
     except RtprotoError as exc:
         raise argparse.ArgumentTypeError(str(exc).removeprefix("--mcp ")) from None
     return spec
+
+
+def _mcp_local_spec(spec: str) -> Any:
+    from .talk import parse_mcp_local
+
+    try:
+        return parse_mcp_local(spec)
+    except RtprotoError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--mcp-local ")) from None
 
 
 def _ws_url(text: str) -> str:
@@ -280,8 +299,9 @@ def _talk_options(args: argparse.Namespace) -> Any:
 
     config = talk.load_config(args.config) if args.config else {}
     flags = {name: getattr(args, name) for name in (
-        "model", "url", "voice", "instructions", "input", "output", "text", "headphones", "allow", "ask",
-        "functions", "approval_timeout", "record", "input_device", "output_device", "reconnect", "keepalive")}
+        "model", "url", "voice", "instructions", "input", "output", "text", "headphones", "echo", "allow", "ask",
+        "functions", "approval_timeout", "record", "input_device", "output_device", "reconnect", "keepalive",
+        "mcp_local", "mcp_log", "tool_timeout")}
     flags["mcp"] = [talk.parse_mcp(spec, args.mcp_token_env) for spec in args.mcp]
     return talk.options_from(config, flags)
 

@@ -1,8 +1,9 @@
 """``python -m rtproto.run talk``: a live voice conversation.
 
 Builds the session configuration (instructions, voice, function tools, remote
-MCP servers and the client-side tool policy) from flags and an optional TOML
-file, opens the audio devices or WAV files, connects, and hands everything to
+MCP servers, local MCP servers' tools and the client-side tool policy) from
+flags and an optional TOML file, opens the audio devices or WAV files, starts
+the local MCP servers, connects, and hands everything to
 :class:`rtproto.driver.Driver`.
 """
 
@@ -10,9 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import functools
 import importlib
 import inspect
+import ipaddress
 import os
+import re
+import shlex
 import tomllib
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -58,6 +64,26 @@ class McpServer:
 
 
 @dataclass
+class LocalMcpServer:
+    """A local MCP server (``--mcp-local``, or ``[mcp.LABEL]`` with ``command`` or a local
+    ``url``): rtproto starts it, and offers its tools to the model as function tools."""
+
+    label: str
+    command: list[str] | None = None
+    url: str | None = None
+    env: dict[str, str] | None = None
+    cwd: str | None = None
+    allow: list[str] = field(default_factory=list)
+    ask: list[str] = field(default_factory=list)
+
+    def spec(self) -> Any:
+        """What :mod:`rtproto.mcp_local` starts."""
+        from .mcp_local import LocalServerSpec
+
+        return LocalServerSpec(label=self.label, command=self.command, url=self.url, env=self.env, cwd=self.cwd)
+
+
+@dataclass
 class TalkOptions:
     """Everything a live session needs; flags override the ``--config`` file."""
 
@@ -69,7 +95,11 @@ class TalkOptions:
     output: str | None = None
     text: bool = False
     headphones: bool = False
+    echo: str = "auto"  # --echo: auto, aec, half-duplex or off (rtproto.echo.choose_mode)
     mcp: list[McpServer] = field(default_factory=list)
+    mcp_local: list[LocalMcpServer] = field(default_factory=list)
+    mcp_log: str | None = None  # where local MCP servers' stderr goes (default: mcp_log_path())
+    tool_timeout: float = 60.0  # seconds a local MCP tool may take
     allow: list[str] = field(default_factory=list)
     ask: list[str] = field(default_factory=list)
     functions: list[str] = field(default_factory=list)
@@ -102,14 +132,15 @@ def options_from(config: dict[str, Any], flags: dict[str, Any]) -> TalkOptions:
     for key, value in config.items():
         name = key.replace("-", "_")
         if name == "mcp":
-            opts.mcp.extend(_mcp_tables(value))
+            for server in _mcp_tables(value):
+                (opts.mcp_local if isinstance(server, LocalMcpServer) else opts.mcp).append(server)
         elif name in _CONFIG_KINDS:
             setattr(opts, name, _checked(key, value, _CONFIG_KINDS[name]))
         else:
             raise UsageError(f"config: unknown key {key!r}")
     for name, value in flags.items():
-        if name == "mcp":
-            opts.mcp.extend(value)
+        if name in ("mcp", "mcp_local"):
+            getattr(opts, name).extend(value)
         elif name in ("allow", "ask", "functions"):
             getattr(opts, name).extend(value)
         elif value is not None:  # a flag that was not given is None
@@ -120,9 +151,10 @@ def options_from(config: dict[str, Any], flags: dict[str, Any]) -> TalkOptions:
 # What each config key holds: a kind of value, checked as the file is read.
 _CONFIG_KINDS: dict[str, str] = {
     "model": "text", "url": "url", "voice": "text", "instructions": "text", "input": "text", "output": "text",
-    "text": "bool", "headphones": "bool", "allow": "names", "ask": "names", "functions": "names",
+    "text": "bool", "headphones": "bool", "echo": "text", "allow": "names", "ask": "names", "functions": "names",
     "approval_timeout": "seconds", "record": "text", "input_device": "text", "output_device": "text",
-    "transcription_model": "text", "reconnect": "bool", "keepalive": "seconds",
+    "transcription_model": "text", "reconnect": "bool", "keepalive": "seconds", "mcp_log": "text",
+    "tool_timeout": "seconds",
 }
 
 
@@ -158,20 +190,59 @@ def ws_url_problem(text: str) -> str | None:
     return None
 
 
-def _mcp_tables(tables: Any) -> list[McpServer]:
+_MCP_KEYS = frozenset({"url", "token_env", "allow", "ask", "command", "env", "cwd", "local"})
+_LABEL = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def _mcp_tables(tables: Any) -> list[McpServer | LocalMcpServer]:
     if not isinstance(tables, dict):
         raise UsageError("config: mcp must hold [mcp.LABEL] tables")
-    servers = []
-    for label, table in tables.items():
-        if not isinstance(table, dict) or not isinstance(table.get("url"), str):
-            raise UsageError(f'config [mcp.{label}]: needs url = "https://..."')
-        token_env = table.get("token_env")
-        if token_env is not None and not isinstance(token_env, str):
-            raise UsageError(f"config [mcp.{label}]: token_env must be a string")
-        allow = _checked(f"[mcp.{label}] allow", table.get("allow", []), "names")
-        ask = _checked(f"[mcp.{label}] ask", table.get("ask", []), "names")
-        servers.append(McpServer(label=label, url=table["url"], token_env=token_env, allow=allow, ask=ask))
-    return servers
+    return [_mcp_table(label, table) for label, table in tables.items()]
+
+
+def _mcp_table(label: str, table: Any) -> McpServer | LocalMcpServer:
+    where = f"config [mcp.{label}]"
+    if not isinstance(table, dict):
+        raise UsageError(f"{where}: must be a table")
+    if unknown := sorted(set(table) - _MCP_KEYS):
+        raise UsageError(f"{where}: unknown key(s) {', '.join(unknown)}")
+    if not _LABEL.fullmatch(label):
+        raise UsageError(f"{where}: a label is 1-64 letters, digits, '_' or '-'")
+    allow = _checked(f"[mcp.{label}] allow", table.get("allow", []), "names")
+    ask = _checked(f"[mcp.{label}] ask", table.get("ask", []), "names")
+    command, url = table.get("command"), table.get("url")
+    if command is not None:
+        if not (isinstance(command, list) and command and all(isinstance(c, str) for c in command)):
+            raise UsageError(f'{where}: command must be a list of strings, e.g. ["python", "server.py"]')
+        return LocalMcpServer(label, command=command, env=_env_table(where, table.get("env")),
+                              cwd=_optional_text(where, "cwd", table.get("cwd")), allow=allow, ask=ask)
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        raise UsageError(f'{where}: needs url = "https://..." (or command = [...] for a local server)')
+    if table.get("local", _loopback(url)) is True:
+        return LocalMcpServer(label, url=url, allow=allow, ask=ask)
+    token_env = _optional_text(where, "token_env", table.get("token_env"))
+    return McpServer(label=label, url=url, token_env=token_env, allow=allow, ask=ask)
+
+
+def _optional_text(where: str, key: str, value: Any) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise UsageError(f"{where}: {key} must be a string")
+    return value
+
+
+def _env_table(where: str, env: Any) -> dict[str, str] | None:
+    if env is not None and not (isinstance(env, dict) and all(isinstance(v, str) for v in env.values())):
+        raise UsageError(f"{where}: env must be a table of strings")
+    return env
+
+
+def _loopback(url: str) -> bool:
+    # The API cannot reach the user's own machine: a loopback URL can only be a local server.
+    host = urlsplit(url).hostname or ""
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def parse_mcp(spec: str, token_env: str | None) -> McpServer:
@@ -180,6 +251,20 @@ def parse_mcp(spec: str, token_env: str | None) -> McpServer:
     if not sep or not label or not url.startswith(("http://", "https://")):
         raise RtprotoError(f"--mcp expects LABEL=URL with an http(s) URL, got {spec!r}")
     return McpServer(label=label, url=url, token_env=token_env)
+
+
+def parse_mcp_local(spec: str) -> LocalMcpServer:
+    """``LABEL=COMMAND ARGS...`` (stdio) or ``LABEL=http://HOST:PORT/mcp`` -> LocalMcpServer."""
+    label, sep, value = spec.partition("=")
+    if not sep or not _LABEL.fullmatch(label) or not value.strip():
+        raise RtprotoError(f"--mcp-local expects LABEL='command args' or LABEL=http://HOST:PORT/mcp "
+                           f"(a label is letters, digits, '_' or '-'), got {spec!r}")
+    if value.startswith(("http://", "https://")):
+        return LocalMcpServer(label, url=value)
+    try:
+        return LocalMcpServer(label, command=shlex.split(value))
+    except ValueError as exc:
+        raise RtprotoError(f"--mcp-local {label}: cannot split the command ({exc})") from None
 
 
 def load_function(spec: str) -> tuple[str, Callable[..., Any], events.FunctionTool]:
@@ -262,6 +347,33 @@ def open_sink(opts: TalkOptions) -> Any:
         raise
 
 
+def open_devices(opts: TalkOptions, console: Any) -> tuple[Any, Any]:
+    """The (source, sink) pair for ``opts.echo``, which becomes the mode in use (shown on screen):
+    with ``aec`` one duplex stream plays both roles, its microphone echo-cancelled."""
+    from . import audio, echo
+
+    devices = not (opts.text or opts.input or opts.output)
+    available = devices and opts.echo in ("auto", "aec") and echo.aec_available()
+    try:
+        opts.echo, why = echo.choose_mode(opts.echo, headphones=opts.headphones, devices=devices,
+                                          available=available)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if opts.echo == "aec":
+        duplex = audio.Duplex.open(echo.EchoCanceller(audio.SESSION_RATE), input_device=opts.input_device,
+                                   output_device=opts.output_device)
+        console.info(echo.describe(opts.echo, f"{why}; device latency {duplex.lag_ms:g} ms"))
+        return duplex, duplex
+    if devices:
+        console.info(echo.describe(opts.echo, why))
+    sink = open_sink(opts)
+    try:
+        return open_source(opts), sink
+    except BaseException:
+        sink.close()
+        raise
+
+
 def _open_file(kind: Callable[[str], Any], path: str, flag: str) -> Any:
     try:
         return kind(path)
@@ -271,7 +383,107 @@ def _open_file(kind: Callable[[str], Any], path: str, flag: str) -> Any:
         raise RtprotoError(f"{flag} {exc}") from None
 
 
+class SessionTools:
+    """The session's tools, as they stand: Python functions (``--function``), remote MCP
+    servers (``--mcp``) and the tools of local MCP servers (``--mcp-local``).
 
+    When a local server's tools change, :meth:`tools_changed` hands the driver the new
+    session configuration, runners and policy.
+    """
+
+    def __init__(self, opts: TalkOptions, functions: list[tuple[str, Callable[..., Any], events.FunctionTool]]):
+        self.opts = opts
+        self.functions = functions
+        self.servers: Any = None  # rtproto.mcp_local.LocalServers, once started
+        self.driver: Any = None  # set once connected
+
+    async def start_local(self, stack: contextlib.AsyncExitStack, console: Any) -> None:
+        """Start the local MCP servers (closed with ``stack``); one that fails is left out."""
+        if not self.opts.mcp_local:
+            return
+        from .mcp_local import LocalServers
+
+        log_path = self.opts.mcp_log or mcp_log_path()
+        os.makedirs(os.path.dirname(log_path) or ".", exist_ok=True)
+        console.info(f"local MCP servers: {', '.join(s.label for s in self.opts.mcp_local)} "
+                     f"(their output goes to {log_path})")
+        servers = LocalServers([s.spec() for s in self.opts.mcp_local], log_path=log_path,
+                               call_timeout=self.opts.tool_timeout, reserved=frozenset(n for n, _, _ in self.functions),
+                               on_tools_changed=self.tools_changed, on_problem=console.warn)
+        self.servers = await stack.enter_async_context(servers)
+
+    def offered(self) -> tuple[list[Any], set[str], set[str]]:
+        """The local tools offered to the model, and which of them run without asking."""
+        return offer_local_tools(self.opts, self.servers.tools if self.servers is not None else [])
+
+    def config(self) -> events.RealtimeSession:
+        """The ``session.update`` payload."""
+        offered, _, _ = self.offered()
+        local = [events.FunctionTool(type="function", name=t.function_name, description=t.description,
+                                     parameters=t.parameters) for t in offered]
+        return build_session(self.opts, [tool for _, _, tool in self.functions] + local)
+
+    def policy(self) -> ToolPolicy:
+        """The client-side policy, the local tools' decisions included."""
+        _, allow, ask = self.offered()
+        base = build_policy(self.opts)
+        return ToolPolicy(allow=base.allow | allow, ask=base.ask | ask)
+
+    def runners(self) -> dict[str, Any]:
+        """Function-tool name -> :class:`rtproto.driver.Tool`."""
+        from .driver import Tool
+
+        runners = {name: Tool.python(fn) for name, fn, _ in self.functions}
+        for tool in self.offered()[0]:
+            run = functools.partial(self.servers.call, tool.function_name)
+            runners[tool.function_name] = Tool(run, server_label=tool.label, server_tool=tool.name)
+        return runners
+
+    def labelled(self, approver: Any) -> Any:
+        """``approver``, asked about a local MCP tool's call with its server's label shown."""
+        from .actions import FunctionApproval
+
+        async def ask(request: Any, timeout: float | None) -> tuple[bool, str | None]:
+            tool = self.driver.tools.get(request.name) if isinstance(request, FunctionApproval) else None
+            if tool is not None and tool.server_label is not None:
+                request = dataclasses.replace(request, server_label=tool.server_label)
+            return await approver(request, timeout)
+
+        return ask if approver is not None else None
+
+    async def tools_changed(self, _tools: Any = None) -> None:
+        """A local server's tool list changed: the driver takes the new tools (once connected)."""
+        if self.driver is not None:
+            await self.driver.change_tools(self.config(), self.runners(), self.policy())
+
+
+def offer_local_tools(opts: TalkOptions, tools: list[Any]) -> tuple[list[Any], set[str], set[str]]:
+    """Which local MCP tools the model is offered: ``(offered, allow, ask)`` by function name.
+
+    Per server: when the user named some of its tools (``--allow``/``--ask``, or the
+    ``[mcp.LABEL]`` lists; by its own name or the offered one), only those are offered,
+    each decided as named. When the user named none, all are offered and the tool's
+    annotations decide: a read-only tool runs, any other is asked about.
+    """
+    servers = {server.label: server for server in opts.mcp_local}
+    offered: list[Any] = []
+    allow: set[str] = set()
+    ask: set[str] = set()
+    for label, server in servers.items():
+        allowed, asked = set(opts.allow) | set(server.allow), set(opts.ask) | set(server.ask)
+        own = [tool for tool in tools if tool.label == label]
+        named = [tool for tool in own if {tool.name, tool.function_name} & (allowed | asked)]
+        for tool in named or own:
+            offered.append(tool)
+            runs = {tool.name, tool.function_name} & allowed if named else tool.read_only
+            (allow if runs else ask).add(tool.function_name)
+    return offered, allow, ask
+
+
+def mcp_log_path() -> str:
+    """Where local MCP servers' stderr goes by default: ``$XDG_STATE_HOME/rtproto/mcp-local.log``."""
+    state = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return os.path.join(state, "rtproto", "mcp-local.log")
 
 
 def _recorder(writer: Any) -> Any:
@@ -287,19 +499,26 @@ async def converse(opts: TalkOptions, *, url: str, api_key: str | None, console:
     The transcript (``opts.record``) is complete whatever ends the conversation:
     every line is flushed as it happens, and the close is recorded last.
     """
+    async with contextlib.AsyncExitStack() as local_servers:
+        try:
+            tools = SessionTools(opts, [load_function(spec) for spec in opts.functions])
+            await tools.start_local(local_servers, console)
+        except BaseException:
+            _close_quietly(source, sink)
+            raise
+        return await _converse(opts, tools, url=url, api_key=api_key, console=console, approver=approver,
+                               source=source, sink=sink, text_lines=text_lines)
+
+
+async def _converse(opts: TalkOptions, tools: SessionTools, *, url: str, api_key: str | None, console: Any,
+                    approver: Any, source: Any, sink: Any, text_lines: Any) -> Any:
     from .driver import Driver, recording
     from .errors import ConnectionClosed, ServerRefused
     from .session import Session
     from .transport import connect
 
-    try:
-        functions = [load_function(spec) for spec in opts.functions]
-        session_config = build_session(opts, [tool for _, _, tool in functions])
-    except BaseException:
-        _close_quietly(source, sink)
-        raise
-    policy = build_policy(opts)
-    core = Session(policy=policy, function_tools=[name for name, _, _ in functions])
+    policy = tools.policy()
+    core = Session(policy=policy, function_tools=tools.runners())
     async with recording(opts.record, api="ga", url=url, model=opts.model, policy=policy.to_dict(),
                          secrets=console.secrets, on_failure=console.warn) as writer:
         try:
@@ -309,12 +528,15 @@ async def converse(opts: TalkOptions, *, url: str, api_key: str | None, console:
                         connect(url, api_key=api_key, recorder=_recorder(writer),
                                 ping_interval=opts.keepalive, ping_timeout=opts.keepalive))
 
-                driver = Driver(await open_connection(), core, sink, console, source=source, approver=approver,
-                                tools={name: fn for name, fn, _ in functions}, recorder=writer,
+                driver = Driver(await open_connection(), core, sink, console, source=source,
+                                approver=tools.labelled(approver),
+                                tools=tools.runners(), recorder=writer,
                                 approval_timeout=opts.approval_timeout,
-                                headphones=opts.headphones or not _echo_path(source, sink),
+                                headphones=opts.headphones or opts.echo in ("aec", "off")
+                                or not _echo_path(source, sink),
                                 reconnect=open_connection if opts.reconnect else None)
-                by_server = await driver.run(session_config, text_lines)
+                tools.driver = driver
+                by_server = await driver.run(tools.config(), text_lines)
             _record_close(writer, 1000, "", "server" if by_server else "client")
         except ConnectionClosed as exc:
             _record_close(writer, exc.code, exc.reason, "client" if exc.by == "client" else "server")
@@ -357,10 +579,19 @@ def session_secrets(opts: TalkOptions, api_key: str | None, secrets: Secrets | N
     for server in opts.mcp:
         secrets.add(os.environ.get(server.token_env) if server.token_env else None)
         secrets.add_url(server.url)
+    for local in opts.mcp_local:
+        secrets.add_url(local.url)
+        for name, value in (local.env or {}).items():
+            if _SECRET_NAME.search(name):
+                secrets.add(value)
     secrets.add_url(opts.url)
     for name in ("HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"):
         secrets.add_url(os.environ.get(name))
     return secrets
+
+
+# Environment variables of a local MCP server whose values are redacted wherever they show.
+_SECRET_NAME = re.compile(r"TOKEN|KEY|SECRET|PASSW|AUTH|CREDENTIAL|PAT$", re.IGNORECASE)
 
 
 def check_record_path(path: str | None) -> None:
@@ -384,12 +615,11 @@ async def talk(opts: TalkOptions, *, api_key: str | None, secrets: Secrets | Non
     console = Console(secrets=session_secrets(opts, api_key, secrets), verbose=verbose)
     reader = StdinReader(prompt=console.prompt, answered=console.answered, ignored=console.ignored,
                          answers_ahead=not opts.text).start()
-    sink = open_sink(opts)
-    try:
-        source = open_source(opts)
-    except BaseException:
-        sink.close()
-        raise
+    if opts.mcp_local:
+        from .mcp_local import require_sdk
+
+        require_sdk()  # before any device opens
+    source, sink = open_devices(opts, console)
     console.info(f"connecting to {console.secrets.url(url.split('?')[0])} ({opts.model}); "
                  "Ctrl-C ends the conversation")
     await converse(opts, url=url, api_key=api_key, console=console, approver=reader.approve,

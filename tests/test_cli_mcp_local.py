@@ -10,12 +10,13 @@ transcript recorded.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
 import pytest
 
-from cli_harness import RATE, TESTS, Conversation, non_audio, recorded, run_cli, running, speech_like
+from cli_harness import RATE, REPO, TESTS, Conversation, cli_env, non_audio, recorded, run_cli, running, speech_like
 from rtproto import codec
 from rtproto.testing import serve_transcript
 
@@ -225,3 +226,15 @@ async def test_the_recording_replays_and_checks_clean(tmp_path, notes):
     assert "write_note" in out and "approved" in out
     code, out, err = await run_cli("check", "rec.jsonl", cwd=tmp_path)
     assert code == 0, out + err
+
+
+async def test_without_the_mcp_extra_it_is_one_line_before_anything_starts(tmp_path):
+    blocked = tmp_path / "blocked"
+    blocked.mkdir()
+    (blocked / "mcp.py").write_text("raise ImportError('the mcp extra is not installed here')\n")
+    env = cli_env(tmp_path, PYTHONPATH=os.pathsep.join([str(blocked), os.environ.get("PYTHONPATH", ""), str(REPO)]))
+    code, out, err = await run_cli("--url", "ws://127.0.0.1:9/v1/realtime", "--text",
+                                   "--mcp-local", f"notes={NOTES_SERVER}", cwd=tmp_path, env=env)
+    assert code == 1
+    assert err == "error: --mcp-local needs the mcp extra: pip install 'rtproto[mcp]'\n"
+    assert "connecting" not in out
