@@ -1,14 +1,19 @@
-"""A lean asyncio I/O layer around websockets' sans-I/O client protocol.
+"""A lean asyncio I/O layer around websockets' sans-I/O protocols (client and server side).
 
 Theory of operation: :class:`WebSocketIO` is a plain ``asyncio.BufferedProtocol``
 (socket reads land in one preallocated buffer per connection) around
-``websockets.client.ClientProtocol``, which runs the opening and
-closing handshakes, answers pings and judges every unusual frame. The two hot
-paths skip its generator-based parser and frame objects: ``data_received``
-cuts the byte stream into frames itself (a few header bytes each) and takes
-a whole unmasked text or binary message straight out, while every other frame
-is fed to websockets whole, so its parser always starts on a frame boundary;
-``send_text`` writes a masked text frame to the asyncio transport at once.
+``websockets.client.ClientProtocol`` or ``websockets.server.ServerProtocol``,
+which runs the opening and closing handshakes, answers pings and judges every
+unusual frame. The two hot paths skip its generator-based parser and frame
+objects: ``data_received`` cuts the byte stream into frames itself (a few
+header bytes each) and takes a whole text or binary message straight out
+(unmasked from a server, masked from a client: that is the one difference
+between the sides), while every other frame is fed to websockets whole, so its
+parser always starts on a frame boundary; ``send_message`` writes a frame
+(masked by a client) to the asyncio transport at once.
+A server side hands the client's request to its caller (:meth:`WebSocketIO.handshake`)
+and holds any bytes that follow it, unread, until the caller answers with
+:meth:`WebSocketIO.respond`.
 Whatever websockets' sans-I/O core leaves to its I/O layer is done here too:
 a text message that is not UTF-8 fails the connection with 1007, and a frame
 longer than ``max_size`` reaches websockets at its header, which fails the
@@ -17,7 +22,9 @@ Data frames, as raw bytes, either go to the handler of
 :meth:`WebSocketIO.deliver` at once (no task switch at all) or land in a
 deque, and a waiting reader is woken through one future. The transport's
 write-buffer limits drive ``paused``, which callers await with
-:meth:`WebSocketIO.writable`. Keepalive pings and every timeout live here, on
+:meth:`WebSocketIO.writable`. Reading stops for as long as any one reason
+holds (a full queue, a handshake awaiting its answer, a caller's
+:meth:`WebSocketIO.stop_reading`), and resumes when none does. Keepalive pings and every timeout live here, on
 loop timers, because the sans-I/O core has no clock. A ping left unanswered
 for ``ping_timeout`` fails the connection with 1011 at once (``ping_expired``
 says so): a silent peer is noticed within ``ping_interval + ping_timeout``.
@@ -51,10 +58,11 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from websockets.client import ClientProtocol
+from websockets.server import ServerProtocol
 from websockets.exceptions import InvalidMessage, InvalidProxy, ProxyError
 from websockets.frames import Frame, Opcode, apply_mask
-from websockets.http11 import Response
-from websockets.protocol import State
+from websockets.http11 import Request, Response
+from websockets.protocol import Side, State
 from websockets.uri import WebSocketURI, parse_uri
 
 from rtproto._compat import HTTPProxyConnection, Proxy, frame_limit, get_proxy, parse_proxy, partial_size
@@ -68,9 +76,12 @@ READ_BUFFER = 16384
 RECV_HIGH_WATER = 4096
 RECV_LOW_WATER = 1024
 CLOSE_TIMEOUT = 1.0  # seconds the closing handshake may take before TCP is dropped (a client ends promptly)
+# Why reading is stopped (a bit each); it resumes when no reason is left.
+QUEUE_FULL, HANDSHAKE, PEER_BUSY = 1, 2, 4
 
 _DATA = (Opcode.TEXT, Opcode.BINARY)
-_PLAIN = (0x81, 0x82)  # first byte of a whole text or binary message: FIN, no reserved bits
+_PLAIN = (0x81, 0x82)
+_OPCODES = frozenset({0, 1, 2, 8, 9, 10})  # continuation, text, binary, close, ping, pong  # first byte of a whole text or binary message: FIN, no reserved bits
 _MAX_HEAD = 65536  # bytes of handshake response head buffered before websockets judges it
 _MASK_POOL = 4096  # masking keys come from os.urandom, 1024 at a time
 _HEAD16 = struct.Struct("!BBH")
@@ -79,10 +90,15 @@ _ENDED = (State.CLOSING, State.CLOSED)
 
 
 class WebSocketIO(asyncio.BufferedProtocol):
-    """One client websocket: a ``ClientProtocol`` fed by an asyncio transport."""
+    """One websocket: a ``ClientProtocol`` (or ``ServerProtocol``) fed by an asyncio transport."""
 
-    def __init__(self, protocol: ClientProtocol, *, ping_interval: float | None, ping_timeout: float | None):
+    def __init__(self, protocol: ClientProtocol | ServerProtocol, *, ping_interval: float | None,
+                 ping_timeout: float | None):
         self.protocol = protocol
+        server = protocol.side is Side.SERVER
+        self._mask_in = 0x80 if server else 0  # a client masks every frame it sends, a server none
+        self._mask_out = not server
+        self.close_timeout = CLOSE_TIMEOUT
         self.frames: deque[bytes] = deque()
         self.paused = False  # the transport's write buffer is above its high-water mark
         self.ended = False  # no more frames will arrive: close frame received or socket gone
@@ -92,15 +108,17 @@ class WebSocketIO(asyncio.BufferedProtocol):
         self._failed = False  # we failed the connection: no later frame may be delivered
         self._loop = asyncio.get_running_loop()
         self._transport: asyncio.Transport | None = None
-        self._handshake: asyncio.Future[Response] = self._loop.create_future()
+        self._handshake: asyncio.Future[Response | Request] = self._loop.create_future()
         self._lost: asyncio.Future[None] = self._loop.create_future()
         self._reader: asyncio.Future[None] | None = None
         self._handler: Callable[[bytes], None] | None = None
         self._drain: asyncio.Future[None] | None = None
-        self._reading_paused = False
+        self._stopped_by = 0  # QUEUE_FULL | HANDSHAKE | PEER_BUSY: why reading is stopped
         self._fragments: list[bytes] | None = None
         self._fragmented_text = False
         self._unparsed = bytearray()  # the start of a frame (or of the handshake response) torn by a read
+        self._direct: memoryview | None = None  # a long whole message being read straight into its buffer
+        self._filled = 0  # bytes of it received so far
         self._missing = 0  # bytes still to come of the torn frame in _unparsed, once its header is complete
         self._owed = 0  # bytes still to come of a torn frame websockets is parsing as it arrives
         self._read_buffer = memoryview(bytearray(READ_BUFFER))
@@ -120,13 +138,32 @@ class WebSocketIO(asyncio.BufferedProtocol):
         self.flush()  # the handshake request
 
     def get_buffer(self, sizehint: int) -> memoryview:
-        return self._read_buffer
+        # The rest of a long message is read straight into its place, not through the read buffer.
+        direct = self._direct
+        return self._read_buffer if direct is None else direct[self._filled :]
 
     def buffer_updated(self, nbytes: int) -> None:
-        self.data_received(self._read_buffer[:nbytes])
+        if self._direct is None:
+            self.data_received(self._read_buffer[:nbytes])
+            return
+        self._filled += nbytes
+        if self._filled == len(self._direct):
+            self.data_received(self._take_direct())
 
     def data_received(self, data: bytes | bytearray | memoryview) -> None:
         # Every byte is copied out (frames, websockets' buffer, _unparsed) before the next read reuses the buffer.
+        if self._direct is not None:  # called with data, not through get_buffer: copy it into place
+            direct, filled = self._direct, self._filled
+            taken = min(len(data), len(direct) - filled)
+            direct[filled : filled + taken] = data[:taken]
+            self._filled += taken
+            if self._filled < len(direct):
+                return
+            rest = data[taken:]
+            self.data_received(self._take_direct())
+            if not rest:
+                return
+            data = rest
         if self._owed:  # the rest of a frame websockets is parsing: it goes there first
             taken = min(len(data), self._owed)
             self._feed(bytes(data[:taken]))
@@ -144,11 +181,15 @@ class WebSocketIO(asyncio.BufferedProtocol):
             data, self._unparsed, self._missing = self._unparsed, bytearray(), 0
         protocol = self.protocol
         if protocol.state is State.CONNECTING and not self._response_fed:
-            data = self._feed_response(bytes(data))
+            data = self._feed_head(bytes(data))
         fed = True
         if data:
             if protocol.state is State.OPEN:
                 fed = self._split(data)
+            elif self._awaiting_answer():
+                self._unparsed = bytearray(data)  # frames sent before our 101: read once it is sent
+                self.stop_reading(HANDSHAKE)
+                return
             else:
                 self._feed(data)
         if fed:
@@ -160,12 +201,18 @@ class WebSocketIO(asyncio.BufferedProtocol):
         # websockets may have queued pongs or a close reply, or ended the connection.
         protocol = self.protocol
         self.flush()
+        if protocol.handshake_exc is not None and not self._handshake.done():
+            self._handshake.set_exception(protocol.handshake_exc)  # a malformed request or response head
         if protocol.close_rcvd is not None or protocol.state in _ENDED:
             self.ended = True
         if self.frames or self.ended:
             self._wake_reader()
 
     def eof_received(self) -> None:
+        if self._direct is not None:
+            self._unparsed = bytearray(self._direct[: self._filled])
+            self._direct.release()
+            self._direct = None
         if self._unparsed:
             self._feed(self._unparsed)  # a torn frame: websockets reports the unclean end
             self._unparsed = bytearray()
@@ -198,9 +245,52 @@ class WebSocketIO(asyncio.BufferedProtocol):
 
     # -- the caller's side ----------------------------------------------------------
 
-    async def handshake(self) -> Response:
-        """Wait for the server's handshake response; raises websockets' handshake errors."""
+    async def handshake(self) -> Response | Request:
+        """Wait for the server's handshake response (the client's request, on a server side).
+
+        Raises websockets' handshake errors (``InvalidMessage`` for a
+        connection that closed first).
+        """
         return await self._handshake
+
+    def respond(self, response: Response) -> None:
+        """Server side: send the handshake response to the request :meth:`handshake` returned.
+
+        A 101 opens the connection, and what the client sent after its request
+        is read now; any other status is sent and the connection closed.
+        """
+        self.protocol.send_response(response)
+        self.flush()
+        if self.protocol.state is not State.OPEN:
+            self._transport.close()
+            return
+        held, self._unparsed = self._unparsed, bytearray()
+        self.start_reading(HANDSHAKE)
+        if held:
+            self.data_received(held)
+
+    def stop_reading(self, reason: int) -> None:
+        """Stop reading the socket for ``reason`` (``QUEUE_FULL``, ``HANDSHAKE`` or ``PEER_BUSY``)."""
+        if not self._stopped_by and self._transport is not None:
+            self._transport.pause_reading()
+        self._stopped_by |= reason
+
+    @property
+    def reading_stopped(self) -> int:
+        """Why reading is stopped: a mask of ``QUEUE_FULL``, ``HANDSHAKE`` and ``PEER_BUSY``; 0 while reading."""
+        return self._stopped_by
+
+    @property
+    def _reading_paused(self) -> bool:
+        # The name tests/test_transport.py reads: reading stopped for a full queue.
+        return bool(self._stopped_by & QUEUE_FULL)
+
+    def start_reading(self, reason: int) -> None:
+        """Drop ``reason`` to stop reading; reading resumes once no reason is left."""
+        if self._stopped_by & reason:
+            self._stopped_by &= ~reason
+            if not self._stopped_by:
+                self._transport.resume_reading()
 
     async def wait_frame(self) -> None:
         """Wait until a frame is queued or the connection has ended (one reader at a time)."""
@@ -236,9 +326,8 @@ class WebSocketIO(asyncio.BufferedProtocol):
         """Take the oldest queued frame (resumes reading below the low-water mark)."""
         self._check_one_reader()
         frame = self.frames.popleft()
-        if self._reading_paused and len(self.frames) < RECV_LOW_WATER:
-            self._reading_paused = False
-            self._transport.resume_reading()
+        if self._stopped_by & QUEUE_FULL and len(self.frames) < RECV_LOW_WATER:
+            self.start_reading(QUEUE_FULL)
         return frame
 
     async def writable(self) -> None:
@@ -249,30 +338,53 @@ class WebSocketIO(asyncio.BufferedProtocol):
             await asyncio.shield(self._drain)
 
     def send_text(self, data: bytes) -> None:
-        """Write one masked text frame now (the caller checked that the protocol is OPEN)."""
+        """Write one text frame now (the caller checked that the protocol is OPEN)."""
+        self._transport.write(self.encode_message(data, True))
+
+    def send_message(self, data: bytes, text: bool) -> None:
+        """Write one text or binary frame now, masked by a client (the caller checked that the protocol is OPEN)."""
+        self._transport.write(self.encode_message(data, text))
+
+    def encode_message(self, data: bytes, text: bool) -> bytes:
+        """One whole text or binary frame of ``data`` as this side sends it (masked by a client)."""
+        first, size = 0x81 if text else 0x82, len(data)
+        if not self._mask_out:
+            if size < 126:
+                return bytes((first, size)) + data
+            return (_HEAD16.pack(first, 126, size) if size < 65536 else _HEAD64.pack(first, 127, size)) + data
         pos = self._mask_pos
         if pos == _MASK_POOL:
             self._masks, pos = os.urandom(_MASK_POOL), 0
         self._mask_pos = pos + 4
         mask = self._masks[pos : pos + 4]
-        size = len(data)
         if size < 126:
-            head = bytes((0x81, 0x80 | size))
-        elif size < 65536:
-            head = _HEAD16.pack(0x81, 0xFE, size)
+            head = bytes((first, 0x80 | size))
         else:
-            head = _HEAD64.pack(0x81, 0xFF, size)
-        self._transport.write(head + mask + apply_mask(data, mask))
+            head = _HEAD16.pack(first, 0xFE, size) if size < 65536 else _HEAD64.pack(first, 0xFF, size)
+        return head + mask + apply_mask(data, mask)
+
+    def start_close(self, code: int | None, reason: str = "") -> None:
+        """Send a close frame now, if the connection is open (``code=None``: one without a status)."""
+        if self.protocol.state is State.OPEN:
+            self.protocol.send_close(code, reason)  # type: ignore[arg-type]
+            self.flush()
+            self._arm_close_timer()
 
     async def close(self, code: int, reason: str) -> None:
         """Run the closing handshake, waiting up to CLOSE_TIMEOUT for the server to drop TCP."""
         if self.protocol.state is State.OPEN:
-            self.protocol.send_close(code, reason)
-            self.flush()
-            self._arm_close_timer()
+            self.start_close(code, reason)
         elif not self._lost.done():
             self._arm_close_timer()
         await asyncio.shield(self._lost)
+
+    async def wait_closed(self) -> None:
+        """Wait until the TCP connection is gone (closed or dropped)."""
+        await asyncio.shield(self._lost)
+
+    def buffered(self) -> int:
+        """Bytes written and not yet sent: the transport's write buffer."""
+        return self._transport.get_write_buffer_size()
 
     @property
     def connected(self) -> bool:
@@ -303,8 +415,9 @@ class WebSocketIO(asyncio.BufferedProtocol):
 
     # -- internals ------------------------------------------------------------------
 
-    def _feed_response(self, data: bytes | bytearray) -> bytes | bytearray:
-        """Give websockets the handshake response's head alone, so that frames start on a boundary; return the rest."""
+    def _feed_head(self, data: bytes | bytearray) -> bytes | bytearray:
+        """Give websockets the handshake's head (response, or request on a server) alone, so that
+        frames start on a boundary; return the rest."""
         end = data.find(b"\r\n\r\n")
         if end < 0 and len(data) <= _MAX_HEAD:
             self._unparsed = bytearray(data)
@@ -314,22 +427,29 @@ class WebSocketIO(asyncio.BufferedProtocol):
         self._feed(data[:end])
         return data[end:]
 
+    def _awaiting_answer(self) -> bool:
+        # A server side that has the client's request and has not answered it yet.
+        return bool(self._mask_in) and self._response_fed and self.protocol.handshake_exc is None
+
     def _split(self, data: bytes | bytearray) -> bool:
         """Cut ``data`` into frames: plain data frames go straight to ``_push``, all others to websockets.
 
-        A plain frame is a whole unmasked text or binary message (FIN set, no
-        reserved bits) outside a fragmented message: the frame nearly every
-        server event arrives in. websockets parses everything else (control
+        A plain frame is a whole text or binary message (FIN set, no reserved
+        bits, masked if and only if we are the server) outside a fragmented
+        message: the frame nearly every event arrives in. websockets parses everything else (control
         frames, fragments, frames it must reject), always from a frame boundary,
         because only whole frames reach it. A torn last frame waits in
         ``_unparsed`` for the next read. Returns whether websockets got a frame.
         """
-        protocol = self.protocol
+        protocol, mask_bit = self.protocol, self._mask_in
         partial, fed = partial_size(protocol), False
         plain, limit = partial is None, self._max_size - (partial or 0)
         pos, size = 0, len(data)
         while size - pos >= 2:
             first, second = data[pos], data[pos + 1]
+            if second & 0x80 != mask_bit or first & 0x0F not in _OPCODES:
+                self._feed(data[pos:])  # websockets rejects this head at once: incorrect masking, invalid opcode
+                return True
             length, start = second & 0x7F, pos + 2
             if length >= 126:
                 start += 2 if length == 126 else 8
@@ -339,11 +459,14 @@ class WebSocketIO(asyncio.BufferedProtocol):
             if length > limit:  # websockets fails the connection (1009) at the header, before any payload
                 self._feed(data[pos:])
                 return True
-            if second & 0x80:
-                start += 4  # a masked frame from a server: websockets rejects it
+            if mask_bit:
+                start += 4  # a client's frame carries its masking key
             end = start + length
-            whole_message = plain and first in _PLAIN and second < 0x80
+            whole_message = plain and first in _PLAIN
             if end > size and whole_message:
+                if end - size >= READ_BUFFER:  # a long message: the rest is read straight into its place
+                    self._start_direct(data, pos, end)
+                    return fed
                 self._missing = end - size  # it grows in place until whole
                 break
             if end > size:  # any other frame goes to websockets as it comes: it may reject its header now
@@ -351,10 +474,14 @@ class WebSocketIO(asyncio.BufferedProtocol):
                 self._owed, pos, fed = end - size, size, True
                 break
             if whole_message:
-                message = bytes(memoryview(data)[start:end])  # one copy: slicing a bytearray would copy twice
-                if first == 0x81 and not message.isascii() and not self._is_utf8(message):
+                if mask_bit:
+                    message = apply_mask(memoryview(data)[start:end], data[start - 4 : start])
+                else:
+                    message = bytes(memoryview(data)[start:end])  # one copy: slicing a bytearray would copy twice
+                text = first == 0x81
+                if text and not message.isascii() and not self._is_utf8(message):
                     return True
-                self._push(message)
+                self._push(message, text)
             else:
                 self._feed(data[pos:end])
                 partial = partial_size(protocol)
@@ -367,6 +494,18 @@ class WebSocketIO(asyncio.BufferedProtocol):
             self._unparsed = data if pos == 0 and type(data) is bytearray else bytearray(data[pos:])
         return fed
 
+    def _start_direct(self, data: bytes | bytearray, pos: int, end: int) -> None:
+        # The whole frame gets its buffer now; get_buffer() hands out the part still to come.
+        frame = bytearray(end - pos)
+        frame[: len(data) - pos] = memoryview(data)[pos:]
+        self._unparsed, self._direct, self._filled = bytearray(), memoryview(frame), len(data) - pos
+
+    def _take_direct(self) -> bytearray:
+        direct, self._direct = self._direct, None
+        frame = direct.obj
+        direct.release()
+        return frame  # type: ignore[return-value]
+
     def _feed(self, data: bytes | bytearray) -> None:
         protocol = self.protocol
         protocol.receive_data(data)
@@ -375,7 +514,7 @@ class WebSocketIO(asyncio.BufferedProtocol):
                 if not self._failed:
                     self._on_frame(event)
             else:
-                self._on_response(event)
+                self._on_handshake(event)
 
     def _on_frame(self, frame: Frame) -> None:
         opcode = frame.opcode
@@ -397,7 +536,7 @@ class WebSocketIO(asyncio.BufferedProtocol):
 
     def _push_message(self, message: bytes, text: bool) -> None:
         if not text or message.isascii() or self._is_utf8(message):
-            self._push(message)
+            self._push(message, text)
 
     def _is_utf8(self, message: bytes) -> bool:
         """Whether a text message is UTF-8; if not, fail the connection with 1007 (RFC 6455 section 8.1)."""
@@ -409,7 +548,8 @@ class WebSocketIO(asyncio.BufferedProtocol):
             return False
         return True
 
-    def _push(self, frame: bytes) -> None:
+    def _push(self, frame: bytes, text: bool) -> None:
+        # ``text``: a text message (a subclass that forwards messages keeps their kind).
         if self._handler is not None and not self._reader.done():  # done: deliver() failed or was cancelled
             try:
                 self._handler(frame)
@@ -417,17 +557,16 @@ class WebSocketIO(asyncio.BufferedProtocol):
                 self._reader.set_exception(exc)
             return
         self.frames.append(frame)
-        if not self._reading_paused and len(self.frames) > RECV_HIGH_WATER:
-            self._reading_paused = True
-            self._transport.pause_reading()
+        if len(self.frames) > RECV_HIGH_WATER:
+            self.stop_reading(QUEUE_FULL)
 
-    def _on_response(self, response: Response) -> None:
+    def _on_handshake(self, event: Response | Request) -> None:
         if self._handshake.done():
             return
         if self.protocol.handshake_exc is not None:
             self._handshake.set_exception(self.protocol.handshake_exc)
         else:
-            self._handshake.set_result(response)
+            self._handshake.set_result(event)
 
     def _check_one_reader(self) -> None:
         # A waiting reader owns the queue, even when woken and not yet running.
@@ -470,7 +609,7 @@ class WebSocketIO(asyncio.BufferedProtocol):
 
     def _arm_close_timer(self) -> None:
         if self._close_timer is None and not self._lost.done():
-            self._close_timer = self._loop.call_later(CLOSE_TIMEOUT, self.abort)
+            self._close_timer = self._loop.call_later(self.close_timeout, self.abort)
 
 
 async def open_websocket(
@@ -484,6 +623,7 @@ async def open_websocket(
     logger: logging.Logger,
     proxy: str | Literal[True] | None = None,
     max_size: int | None = None,
+    factory: Callable[[ClientProtocol], WebSocketIO] | None = None,
 ) -> WebSocketIO:
     """Connect TCP (TLS for ``wss://``), run the opening handshake, start keepalive.
 
@@ -491,7 +631,9 @@ async def open_websocket(
     the environment as websockets does (see :func:`choose_proxy`); a string is
     the proxy's URL. ``open_timeout`` covers the proxy, the tunnel, TLS and the
     handshake. No extensions (no compression); ``max_size`` bounds an incoming
-    message (bytes; ``None``: no bound). Raises ``InvalidURI``, ``InvalidProxy``,
+    message (bytes; ``None``: no bound). ``factory(protocol)``, when given,
+    builds the :class:`WebSocketIO` (a subclass, say) instead of this module,
+    and then owns its keepalive settings. Raises ``InvalidURI``, ``InvalidProxy``,
     :class:`ProxyFailure`, ``InvalidStatus``/``InvalidHandshake``, ``OSError``
     or :class:`OpenTimeout`.
     """
@@ -505,7 +647,10 @@ async def open_websocket(
         request.headers["User-Agent"] = user_agent
     protocol.send_request(request)
     loop = asyncio.get_running_loop()
-    io = WebSocketIO(protocol, ping_interval=ping_interval, ping_timeout=ping_timeout)
+    if factory is None:
+        io = WebSocketIO(protocol, ping_interval=ping_interval, ping_timeout=ping_timeout)
+    else:
+        io = factory(protocol)
     tls = _tls_context() if uri.secure else None
     tunnel: asyncio.Transport | None = None
     try:

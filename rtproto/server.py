@@ -49,6 +49,7 @@ import asyncio
 import hmac
 import logging
 import os
+import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -90,7 +91,7 @@ class _RedactingFilter(logging.Filter):
         if isinstance(args, tuple) and args:
             if record.msg in ("< %s: %s", "> %s: %s") and len(args) == 2 and _secret_header(args[0]):
                 args = (args[0], REDACTED)
-            record.args = tuple(redact_text(a) if isinstance(a, str) else a for a in args)
+            record.args = tuple(_redact_wire(a) if isinstance(a, str) else a for a in args)
         if record.exc_info and record.levelno > logging.DEBUG:
             # A peer's bad request ("opening handshake failed") is one line, never a traceback.
             exc = record.exc_info[1]
@@ -98,6 +99,14 @@ class _RedactingFilter(logging.Filter):
             record.msg = f"{record.getMessage()}: {type(cause).__name__}: {cause}" if cause else record.msg
             record.args, record.exc_info, record.exc_text = (), None, None
         return True
+
+
+# A browser's API key travels as a subprotocol (Sec-WebSocket-Protocol: realtime, openai-insecure-api-key.KEY).
+_KEY_SUBPROTOCOL = re.compile(r"(openai-insecure-api-key\.)[^,\s]+")
+
+
+def _redact_wire(text: str) -> str:
+    return redact_text(_KEY_SUBPROTOCOL.sub(rf"\g<1>{REDACTED}", text))
 
 
 def _secret_header(name: object) -> bool:

@@ -1,18 +1,20 @@
 """rtproto's framing (``_wsio.WebSocketIO``) against websockets' own parser, on arbitrary byte streams.
 
-A stream is a list of server frames, valid or not: every opcode (reserved ones
+A stream is a list of the peer's frames, valid or not: every opcode (reserved ones
 too), masked or not, fragmented, control frames inside fragmented messages,
 reserved bits, oversized control frames, non-minimal length encodings, text
 that is not UTF-8, close frames with bad codes or a 1-byte payload, frames over
 ``max_size``, and sometimes an EOF, perhaps in the middle of a frame.
 
-The reference is websockets' ``ClientProtocol`` given the stream one frame at a
-time, plus what websockets leaves to its I/O layer: a text message that is not
+Both sides are held to it: rtproto as a client (the peer is a server, whose frames
+are mostly unmasked) and as a server (the peer is a client, whose frames are mostly
+masked, with arbitrary keys). The reference is websockets' ``ClientProtocol`` (or
+``ServerProtocol``) given the stream one frame at a time, plus what websockets leaves to its I/O layer: a text message that is not
 UTF-8 fails the connection with 1007 as soon as its last frame arrives (RFC
 6455 section 8.1; rtproto names it ``invalid UTF-8: `` before websockets' own
 reason). rtproto gets the same bytes cut at arbitrary points into socket
 reads. Both must deliver the same messages, write the same frames back (pongs,
-close frames, unmasked here) and end in the same state with the same close
+close frames) and end in the same state with the same close
 codes and reasons.
 """
 
@@ -24,6 +26,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from websockets.client import ClientProtocol
+from websockets.server import ServerProtocol
 from websockets.frames import Frame, Opcode
 from websockets.protocol import State
 from websockets.uri import parse_uri
@@ -38,7 +41,7 @@ EOF = ("EOF",)
 
 
 def encode(opcode: int, payload: bytes, *, fin=True, rsv=0, mask=None, wide=0) -> bytes:
-    """A server frame; ``wide`` forces a 16-bit (1) or 64-bit (2) length even when a shorter one fits."""
+    """A frame (masked with ``mask``, if given); ``wide`` forces a 16-bit (1) or 64-bit (2) length even when a shorter one fits."""
     size = len(payload)
     bit = 0x80 if mask is not None else 0
     head = bytes([(0x80 if fin else 0) | rsv << 4 | opcode])
@@ -53,8 +56,8 @@ def encode(opcode: int, payload: bytes, *, fin=True, rsv=0, mask=None, wide=0) -
     return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
 
 
-def written(chunks: list[bytes | tuple]) -> list[tuple]:
-    """The client's masked frames as ``(opcode, fin, payload)``; a half-close as ``EOF``."""
+def written(chunks: list[bytes | tuple], masked: bool = True) -> list[tuple]:
+    """The frames written back as ``(opcode, fin, payload)`` (masked by a client); a half-close as ``EOF``."""
     out, data = [], b"".join(c for c in chunks if isinstance(c, bytes))
     pos = 0
     while pos < len(data):
@@ -63,7 +66,7 @@ def written(chunks: list[bytes | tuple]) -> list[tuple]:
         if length >= 126:
             extra = 2 if length == 126 else 8
             length, pos = int.from_bytes(data[pos : pos + extra], "big"), pos + extra
-        mask, pos = data[pos : pos + 4], pos + 4
+        mask, pos = (data[pos : pos + 4], pos + 4) if masked else (b"\0\0\0\0", pos)
         payload = bytes(b ^ mask[i % 4] for i, b in enumerate(data[pos : pos + length]))
         out.append((first & 0x0F, bool(first & 0x80), payload))
         pos += length
@@ -73,11 +76,11 @@ def written(chunks: list[bytes | tuple]) -> list[tuple]:
 # -- the two receivers ------------------------------------------------------------------------
 
 
-def outcome(protocol: ClientProtocol, messages: list[bytes], sent: list) -> tuple:
+def outcome(protocol: ClientProtocol | ServerProtocol, messages: list[bytes], sent: list) -> tuple:
     close = lambda c: None if c is None else (c.code, c.reason)  # noqa: E731
     return (
         messages,
-        written(sent),
+        written(sent, masked=isinstance(protocol, ClientProtocol)),
         protocol.state,
         close(protocol.close_rcvd),
         close(protocol.close_sent),
@@ -85,9 +88,15 @@ def outcome(protocol: ClientProtocol, messages: list[bytes], sent: list) -> tupl
     )
 
 
-def reference(frames: list[bytes], eof: bool, max_size: int | None) -> tuple:
+def opened(side: str, max_size: int | None) -> ClientProtocol | ServerProtocol:
+    if side == "server":
+        return ServerProtocol(state=State.OPEN, max_size=max_size)
+    return ClientProtocol(URI, state=State.OPEN, max_size=max_size)
+
+
+def reference(frames: list[bytes], eof: bool, max_size: int | None, side: str = "client") -> tuple:
     """websockets' parser, one frame at a time, with its I/O layer's UTF-8 rule."""
-    protocol = ClientProtocol(URI, state=State.OPEN, max_size=max_size)
+    protocol = opened(side, max_size)
     messages, sent, parts, text, failed = [], [], None, False, False
     for one in frames:
         protocol.receive_data(one)
@@ -140,19 +149,22 @@ class Recorder(asyncio.Transport):
         pass
 
 
-def through_wsio(stream: bytes, cuts: list[int], eof: bool, max_size: int | None) -> tuple:
+def through_wsio(stream: bytes, cuts: list[int], eof: bool, max_size: int | None, side: str = "client") -> tuple:
     """rtproto's framing, given ``stream`` in the reads that ``cuts`` make."""
 
     async def run() -> tuple:
-        protocol = ClientProtocol(URI, state=State.OPEN, max_size=max_size)
+        protocol = opened(side, max_size)
         io = _wsio.WebSocketIO(protocol, ping_interval=None, ping_timeout=None)
         transport = Recorder()
         io.connection_made(transport)
         for start, end in zip([0, *cuts], [*cuts, len(stream)]):
-            for at in range(start, end, _wsio.READ_BUFFER):
-                piece = stream[at : min(end, at + _wsio.READ_BUFFER)]
-                io.get_buffer(-1)[: len(piece)] = piece
-                io.buffer_updated(len(piece))
+            at = start
+            while at < end:  # as recv_into does: at most what the buffer holds
+                buffer = io.get_buffer(-1)
+                size = min(len(buffer), end - at)
+                buffer[:size] = stream[at : at + size]
+                io.buffer_updated(size)
+                at += size
         if eof:
             io.eof_received()
         return outcome(protocol, list(io.frames), transport.chunks)
@@ -183,36 +195,47 @@ def payloads(draw, opcode: int) -> bytes:
     return draw(st.one_of(st.binary(max_size=40), BIG))
 
 
+MASKS = st.binary(min_size=4, max_size=4)
+
+
 @st.composite
-def frames(draw) -> bytes:
+def frames(draw, side: str = "client") -> bytes:
+    # ``side``: rtproto's; its peer masks every frame if it is a client, none if a server (mostly).
     opcode = draw(st.sampled_from([1, 1, 1, 2, 2, 0, 0, 9, 10, 8, 3, 11]))
     fin = draw(st.sampled_from([True, True, False]))
     rsv = draw(st.sampled_from([0] * 6 + [1, 2, 4]))
-    mask = draw(st.sampled_from([None] * 15 + [b"\x01\x02\x03\x04"]))
+    odd = draw(st.integers(0, 15)) == 0
+    mask = draw(MASKS) if (side == "server") != odd else None
     wide = draw(st.sampled_from([0] * 8 + [1, 2]))
     return encode(opcode, draw(payloads(opcode)), fin=fin, rsv=rsv, mask=mask, wide=wide)
 
 
 @st.composite
-def streams(draw):
-    chosen = draw(st.lists(frames(), max_size=8))
+def streams(draw, side: str = "client"):
+    chosen = draw(st.lists(frames(side), max_size=8))
     eof = draw(st.booleans())
     if chosen and draw(st.booleans()):  # the stream stops in the middle of the last frame (EOF or not)
         chosen[-1] = chosen[-1][: draw(st.integers(1, len(chosen[-1])))]
     total = sum(map(len, chosen))
     cuts = sorted(set(draw(st.lists(st.integers(1, max(1, total - 1)), max_size=12)))) if total > 1 else []
     max_size = draw(st.sampled_from([None, 2**20, 1000, 125, 10, 0]))
-    return chosen, cuts, eof, max_size
+    return chosen, cuts, eof, max_size, side
 
 
-def assert_same(chosen: list[bytes], cuts: list[int], eof: bool, max_size: int | None) -> None:
-    expected = reference(chosen, eof, max_size)
-    assert through_wsio(b"".join(chosen), cuts, eof, max_size) == expected
+def assert_same(chosen: list[bytes], cuts: list[int], eof: bool, max_size: int | None, side: str = "client") -> None:
+    expected = reference(chosen, eof, max_size, side)
+    assert through_wsio(b"".join(chosen), cuts, eof, max_size, side) == expected
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(streams())
 def test_wsio_frames_streams_as_websockets_does(case):
+    assert_same(*case)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(streams("server"))
+def test_wsio_as_a_server_frames_a_clients_streams_as_websockets_does(case):
     assert_same(*case)
 
 
@@ -248,3 +271,21 @@ def test_a_reference_frame_is_a_websockets_frame():
     protocol = ClientProtocol(URI, state=State.OPEN)
     protocol.receive_data(encode(Opcode.BINARY, b"x"))
     assert protocol.events_received() == [Frame(Opcode.BINARY, b"x")]
+
+
+@pytest.mark.parametrize(("side", "head"), [("server", b"\x81~"), ("client", b"\x83~"), ("client", b"\x81\xfe")])
+def test_a_head_websockets_rejects_in_two_bytes_fails_before_its_length_arrives(side, head):
+    # Incorrect masking and an invalid opcode are judged on the first two bytes, before an extended length.
+    assert_same([head], [], False, None, side)
+    assert reference([head], False, None, side)[4][0] == 1002
+
+
+@pytest.mark.parametrize("side", ["client", "server"])
+def test_a_long_message_read_straight_into_its_place_equals_websockets(side):
+    # Over READ_BUFFER bytes still to come: the rest is read into the message's own buffer.
+    mask = b"\x9a\x01\xfe\x42" if side == "server" else None
+    chosen = [encode(Opcode.TEXT, b"t" * 100_000, mask=mask), encode(Opcode.BINARY, b"b" * 70_000, mask=mask),
+              encode(Opcode.TEXT, b"ok", mask=mask)]
+    for cuts in ([], [5], [20_000, 100_013], [100_020]):
+        assert_same(chosen, cuts, False, None, side)
+    assert_same(chosen, [50_000], True, None, side)  # EOF in the middle of the next message

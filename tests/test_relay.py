@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import signal
 import socket
 import sys
@@ -19,6 +20,7 @@ from pathlib import Path
 import orjson
 import pytest
 from websockets.asyncio.client import connect
+from websockets.asyncio.server import serve
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from cli_harness import FIXTURES, RATE, Conversation, cli_env, codec, fixture_deltas, running, speech_like, until
@@ -272,15 +274,27 @@ async def test_token_accepted_where_sdks_put_it_and_never_forwarded_or_recorded(
     assert_no_secrets(recording(tmp_path))
 
 
-@pytest.mark.parametrize("headers", [None, {"Authorization": f"Bearer {CLIENT_KEY}"}, {"api-key": "wrong"}])
-async def test_loopback_relay_with_token_refuses_a_client_without_it(headers):
+WRONG = "relay-token-wrong-4b1d9e7c"
+
+
+@pytest.mark.parametrize("offered", [
+    {}, {"additional_headers": {"Authorization": f"Bearer {CLIENT_KEY}"}}, {"additional_headers": {"api-key": WRONG}},
+    # a browser's: its key as a subprotocol (wrong, missing, or the token with a suffix)
+    {"subprotocols": ["realtime", f"openai-insecure-api-key.{WRONG}"]}, {"subprotocols": ["realtime"]},
+    {"subprotocols": [f"openai-insecure-api-key.{TOKEN}x"]},
+])
+async def test_loopback_relay_with_token_refuses_a_client_without_it(caplog, offered):
+    caplog.set_level(logging.DEBUG, logger="rtproto.server")
     async with asyncio.timeout(LIMIT), Upstream(opening().build(), speed="max") as upstream, \
             Relay(upstream=upstream.url, token=TOKEN) as relay:
         with pytest.raises(InvalidStatus) as info:
-            async with connect(relay.url, additional_headers=headers):
+            async with connect(relay.url, **offered):
                 pass
     assert info.value.response.status_code == 401
     assert upstream.sessions == []  # refused before any upstream connection
+    logged = "\n".join(caplog.handler.format(r) for r in caplog.records)
+    assert "> HTTP/1.1 401" in logged  # the handshake was logged, and no key in it
+    assert CLIENT_KEY not in logged and WRONG not in logged and TOKEN not in logged
 
 
 async def test_client_authorization_is_replaced_by_the_relays_key(tmp_path):
@@ -302,9 +316,18 @@ def test_upstream_url_keeps_the_query_and_drops_credentials():
     assert upstream_url("ws://h:1/v1/realtime", "/v1/realtime/translations") == "ws://h:1/v1/realtime/translations"
 
 
-# -- 6. a slow client never grows the relay's memory ------------------------------------------
+# -- 6. a slow side never grows the relay's memory: bytes held are bounded both ways ------------
 
-BURST, FRAME_BYTES = 160, 64 * 1024
+BURST, FRAME_BYTES, WRITE_LIMIT = 160, 64 * 1024, 2**15
+# What the relay may hold of one direction: its write buffer's high-water mark, one frame written
+# past it, one socket read, and one frame being assembled.
+HELD_BOUND = WRITE_LIMIT + FRAME_BYTES + 16384 + FRAME_BYTES + 512
+
+
+def small_buffer_socket() -> socket.socket:
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)  # no kernel autotuning to hide behind
+    return sock
 
 
 async def test_slow_client_stops_the_relay_reading_upstream_with_bounded_buffers():
@@ -312,23 +335,54 @@ async def test_slow_client_stops_the_relay_reading_upstream_with_bounded_buffers
     for i in range(BURST):
         script.server("response.output_audio.delta", event_id=f"event_{i}", delta="A" * FRAME_BYTES)
     async with asyncio.timeout(LIMIT), Upstream(script.build(), speed="max") as upstream, \
-            Relay(upstream=upstream.url, max_queue=8) as relay:
-        sock = socket.socket()
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)  # no kernel autotuning to hide behind
+            Relay(upstream=upstream.url, write_limit=WRITE_LIMIT) as relay:
+        sock = small_buffer_socket()
         sock.connect(("127.0.0.1", relay.port))
         async with connect(relay.url, sock=sock, max_queue=1, max_size=2 * FRAME_BYTES) as ws:
-            # The client reads nothing until the relay has stopped reading upstream: its queue is full.
-            await until(lambda: relay.sessions and relay.sessions[0].queued("server") >= 8,
-                        "the relay's upstream queue to fill")
-            held = relay.sessions[0].queued("server")
+            # The client reads nothing until the relay has stopped reading upstream.
+            await until(lambda: relay.sessions and relay.sessions[0].waiting("server"), "the relay to stop reading")
+            held = relay.sessions[0].held("server")
             got = [json.loads(await ws.recv())["event_id"] for _ in range(BURST)]
         await relay.sessions[0].done.wait()
 
     assert got == [f"event_{i}" for i in range(BURST)]  # nothing lost, in order
     session = relay.sessions[0]
-    # websockets pauses the upstream socket above max_queue frames; one more socket read may land.
-    bound = 8 + 256 * 1024 // FRAME_BYTES + 1
-    assert 8 <= held <= bound and session.queue_high_water["server"] <= bound
-    assert session.write_high_water["server"] <= 2**15 + FRAME_BYTES + 512
-    assert BURST * FRAME_BYTES > 10 * (session.queue_high_water["server"] + 1) * FRAME_BYTES
+    assert WRITE_LIMIT <= held <= HELD_BOUND
+    assert WRITE_LIMIT < session.write_high_water["server"] <= HELD_BOUND
+    assert BURST * FRAME_BYTES > 50 * HELD_BOUND  # far more passed through than was ever held
 
+
+async def test_slow_upstream_stops_the_relay_reading_the_client_with_bounded_buffers():
+    read_now = asyncio.Event()
+    received: list[bytes] = []
+
+    async def slow_reader(ws):
+        await read_now.wait()
+        async for message in ws:
+            received.append(message)
+
+    listener = small_buffer_socket()
+    listener.bind(("127.0.0.1", 0))
+    async with asyncio.timeout(LIMIT), serve(slow_reader, sock=listener, max_queue=1, max_size=None), \
+            Relay(upstream=f"ws://127.0.0.1:{listener.getsockname()[1]}/v1/realtime",
+                  write_limit=WRITE_LIMIT) as relay:
+        frames = [b'{"type":"input_audio_buffer.append","n":%d,"audio":"%s"}' % (i, b"B" * FRAME_BYTES)
+                  for i in range(BURST)]
+        async with connect(relay.url, max_size=None) as ws:
+            sender = asyncio.create_task(send_all(ws, frames))
+            await until(lambda: relay.sessions and relay.sessions[0].waiting("client"), "the relay to stop reading")
+            held = relay.sessions[0].held("client")
+            read_now.set()
+            await sender
+            await until(lambda: len(received) == BURST, "the upstream to read every frame")
+        await relay.sessions[0].done.wait()
+
+    assert received == [f.decode() for f in frames]  # in order, text frames as text, byte for byte
+    session = relay.sessions[0]
+    assert WRITE_LIMIT <= held <= HELD_BOUND
+    assert WRITE_LIMIT < session.write_high_water["client"] <= HELD_BOUND
+
+
+async def send_all(ws, frames: list[bytes]) -> None:
+    for frame in frames:
+        await ws.send(frame, text=True)
