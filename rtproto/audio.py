@@ -796,7 +796,11 @@ class Duplex(_BufferedSink):
         # PortAudio's input and output latencies: the whole delay between a sample written
         # by the callback and its echo arriving in a later callback's capture.
         duplex._delay = _DelayLine(round(sum(duplex._stream.latency) * device_rate))
-        duplex._stream.start()
+        try:
+            duplex._stream.start()
+        except sd.PortAudioError as exc:
+            duplex._stream.close()
+            raise AudioDeviceError(f"cannot start the duplex stream: {exc}; use --echo half-duplex") from exc
         return duplex
 
     @property

@@ -481,12 +481,15 @@ class Driver:
 
     async def change_tools(self, session_config: Any, tools: dict[str, Tool], policy: ToolPolicy) -> None:
         """The function tools changed (a local MCP server's list did): run these from now
-        on, decide calls by ``policy``, and tell the server with a ``session.update``."""
+        on, decide calls by ``policy``, and tell the server with a ``session.update``
+        (before :meth:`run`, whose first ``session.update`` is ``session_config``, only the first two)."""
         self.tools = dict(tools)
         self._record({"type": "tools.changed", "function_tools": sorted(tools), "policy": policy.to_dict()})
         now_ms = self.now_ms()
-        await self.apply(self.session.set_tools(tools, policy, now_ms)
-                         + self.session.send(events.SessionUpdate(session=session_config), now_ms))
+        outputs = self.session.set_tools(tools, policy, now_ms)
+        if self._failed is not None:  # run() has started
+            outputs += self.session.send(events.SessionUpdate(session=session_config), now_ms)
+        await self.apply(outputs)
 
     async def _call_function(self, call_id: str, name: str, arguments: str) -> None:
         tool = self.tools.get(name)

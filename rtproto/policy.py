@@ -31,7 +31,7 @@ from typing import Any, Literal, Protocol
 
 from rtproto.actions import (
     ApprovalAnswered, ApprovalRequested, AskApproval, CallFunction, FunctionApproval, Output, PolicyViolation,
-    Question, ToolCall, ToolResult, ToolsListed,
+    ProtocolViolation, Question, ToolCall, ToolResult, ToolsListed,
 )
 from rtproto.errors import LocalProtocolError
 from rtproto.events import (
@@ -138,6 +138,7 @@ class ToolRules:
         self.function_tools = frozenset(function_tools)
         self._approvals: dict[str, Question] = {}  # waiting for a person
         self._asked_calls: dict[str, ToolCall] = {}  # function calls whose question is in _approvals
+        self._function_questions: set[str] = set()  # ids of questions about function calls (their call_ids)
         self._answered: set[str] = set()
         self._approved: set[str] = set()  # approval requests a person said yes to
         self._calls: dict[str, ToolCall] = {}  # function calls waiting for their result
@@ -226,6 +227,12 @@ class ToolRules:
             return self._function_output(call, error, True, now_ms)
         if self.policy.decide(call.name, unnamed="allow") == "allow":
             return self._start_call(call)
+        if not self._conversation.first("approval", call.call_id):  # type: ignore[arg-type]
+            # An approval request already has this id: one answer must never decide two calls.
+            error = json.dumps({"error": "not run: its call_id is also an approval request's id"})
+            clash = ProtocolViolation(f"function call {call.call_id!r} has the id of an approval request")
+            return [clash, *self._function_output(call, error, True, now_ms)]
+        self._function_questions.add(call.call_id)  # type: ignore[arg-type]
         question = FunctionApproval(call.call_id, call.name, call.arguments)  # type: ignore[arg-type]
         self._approvals[question.id] = question
         self._asked_calls[question.id] = call
@@ -296,6 +303,9 @@ class ToolRules:
 
     def see_approval_request(self, item: McpApprovalRequest, done: bool, response_id: str | None,
                               now_ms: float) -> list[Output]:
+        if item.id in self._function_questions:
+            return [ProtocolViolation(f"approval request {item.id!r} has the id of a function call's question; "
+                                      "it is not asked")]
         if not self._conversation.first("approval", item.id):
             return []
         if self.policy.decide(item.name) == "allow":

@@ -187,15 +187,18 @@ _MCP_ITEMS = frozenset({"mcp_call", "mcp_approval_request"})
 
 
 def _recorded_tools(lines: Iterable[Line]) -> tuple[set[str], set[str]]:
-    # (function tools declared by session.update, MCP tools named by the server's items).
+    # (function tools declared by session.update before any tools.changed line, which sets the
+    # tools from then on; MCP tools named by the server's items).
     names: set[str] = set()
     mcp: set[str] = set()
+    changed = False
     for line in lines:
+        changed = changed or (line.dir == "local" and line.type == "tools.changed")
         if line.dir == "server":
             item = line.event.get("item")
             if isinstance(item, dict) and item.get("type") in _MCP_ITEMS and isinstance(item.get("name"), str):
                 mcp.add(item["name"])
-        if line.dir != "client" or line.type != "session.update":
+        if line.dir != "client" or line.type != "session.update" or changed:
             continue
         session = line.event.get("session")
         tools = session.get("tools") if isinstance(session, dict) else None

@@ -210,7 +210,11 @@ def _mcp_table(label: str, table: Any) -> McpServer | LocalMcpServer:
         raise UsageError(f"{where}: a label is 1-64 letters, digits, '_' or '-'")
     allow = _checked(f"[mcp.{label}] allow", table.get("allow", []), "names")
     ask = _checked(f"[mcp.{label}] ask", table.get("ask", []), "names")
-    command, url = table.get("command"), table.get("url")
+    command, url, local = table.get("command"), table.get("url"), table.get("local")
+    if local is not None and not isinstance(local, bool):
+        raise UsageError(f"{where}: local must be true or false")
+    if command is not None and url is not None:
+        raise UsageError(f"{where}: give command (a local stdio server) or url, not both")
     if command is not None:
         if not (isinstance(command, list) and command and all(isinstance(c, str) for c in command)):
             raise UsageError(f'{where}: command must be a list of strings, e.g. ["python", "server.py"]')
@@ -218,7 +222,11 @@ def _mcp_table(label: str, table: Any) -> McpServer | LocalMcpServer:
                               cwd=_optional_text(where, "cwd", table.get("cwd")), allow=allow, ask=ask)
     if not isinstance(url, str) or not url.startswith(("http://", "https://")):
         raise UsageError(f'{where}: needs url = "https://..." (or command = [...] for a local server)')
-    if table.get("local", _loopback(url)) is True:
+    if "env" in table or "cwd" in table:
+        raise UsageError(f"{where}: env and cwd go with command, not with url")
+    if (local if local is not None else _loopback(url)):
+        if "token_env" in table:
+            raise UsageError(f"{where}: token_env is for a remote server (the API sends it); a local url has none")
         return LocalMcpServer(label, url=url, allow=allow, ask=ask)
     token_env = _optional_text(where, "token_env", table.get("token_env"))
     return McpServer(label=label, url=url, token_env=token_env, allow=allow, ask=ask)
@@ -257,8 +265,9 @@ def parse_mcp_local(spec: str) -> LocalMcpServer:
     """``LABEL=COMMAND ARGS...`` (stdio) or ``LABEL=http://HOST:PORT/mcp`` -> LocalMcpServer."""
     label, sep, value = spec.partition("=")
     if not sep or not _LABEL.fullmatch(label) or not value.strip():
+        # Not the whole spec: its command line may carry a token.
         raise RtprotoError(f"--mcp-local expects LABEL='command args' or LABEL=http://HOST:PORT/mcp "
-                           f"(a label is letters, digits, '_' or '-'), got {spec!r}")
+                           f"(a label is 1-64 letters, digits, '_' or '-'), got the label {label[:64]!r}")
     if value.startswith(("http://", "https://")):
         return LocalMcpServer(label, url=value)
     try:
@@ -396,6 +405,7 @@ class SessionTools:
         self.functions = functions
         self.servers: Any = None  # rtproto.mcp_local.LocalServers, once started
         self.driver: Any = None  # set once connected
+        self.stale = False  # the tools changed while there was no driver to take them
 
     async def start_local(self, stack: contextlib.AsyncExitStack, console: Any) -> None:
         """Start the local MCP servers (closed with ``stack``); one that fails is left out."""
@@ -408,9 +418,15 @@ class SessionTools:
         console.info(f"local MCP servers: {', '.join(s.label for s in self.opts.mcp_local)} "
                      f"(their output goes to {log_path})")
         servers = LocalServers([s.spec() for s in self.opts.mcp_local], log_path=log_path,
-                               call_timeout=self.opts.tool_timeout, reserved=frozenset(n for n, _, _ in self.functions),
+                               call_timeout=self.opts.tool_timeout, reserved=self.reserved_names(),
                                on_tools_changed=self.tools_changed, on_problem=console.warn)
         self.servers = await stack.enter_async_context(servers)
+
+    def reserved_names(self) -> frozenset[str]:
+        """Names a local tool is never offered under: the ``--function`` tools', and those a
+        remote server's ``[mcp.LABEL]`` lists name (its policy is not the local tool's)."""
+        remote = {name for server in self.opts.mcp for name in (*server.allow, *server.ask)}
+        return frozenset(name for name, _, _ in self.functions) | remote
 
     def offered(self) -> tuple[list[Any], set[str], set[str]]:
         """The local tools offered to the model, and which of them run without asking."""
@@ -452,9 +468,12 @@ class SessionTools:
         return ask if approver is not None else None
 
     async def tools_changed(self, _tools: Any = None) -> None:
-        """A local server's tool list changed: the driver takes the new tools (once connected)."""
-        if self.driver is not None:
-            await self.driver.change_tools(self.config(), self.runners(), self.policy())
+        """A local server's tool list changed: the driver takes the new tools (once there is one)."""
+        if self.driver is None:
+            self.stale = True
+            return
+        self.stale = False
+        await self.driver.change_tools(self.config(), self.runners(), self.policy())
 
 
 def offer_local_tools(opts: TalkOptions, tools: list[Any]) -> tuple[list[Any], set[str], set[str]]:
@@ -517,6 +536,7 @@ async def _converse(opts: TalkOptions, tools: SessionTools, *, url: str, api_key
     from .session import Session
     from .transport import connect
 
+    tools.stale = False
     policy = tools.policy()
     core = Session(policy=policy, function_tools=tools.runners())
     async with recording(opts.record, api="ga", url=url, model=opts.model, policy=policy.to_dict(),
@@ -536,6 +556,8 @@ async def _converse(opts: TalkOptions, tools: SessionTools, *, url: str, api_key
                                 or not _echo_path(source, sink),
                                 reconnect=open_connection if opts.reconnect else None)
                 tools.driver = driver
+                if tools.stale:  # changed while connecting: the core and the recording take the new tools
+                    await tools.tools_changed()
                 by_server = await driver.run(tools.config(), text_lines)
             _record_close(writer, 1000, "", "server" if by_server else "client")
         except ConnectionClosed as exc:
@@ -582,6 +604,7 @@ def session_secrets(opts: TalkOptions, api_key: str | None, secrets: Secrets | N
     for local in opts.mcp_local:
         secrets.add_url(local.url)
         for name, value in (local.env or {}).items():
+            secrets.add_url(value)  # credentials in a URL-valued variable (DB_URL=postgres://u:pw@...)
             if _SECRET_NAME.search(name):
                 secrets.add(value)
     secrets.add_url(opts.url)

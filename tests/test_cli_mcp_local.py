@@ -214,6 +214,8 @@ async def test_tools_list_changed_updates_the_session(tmp_path, notes):
     _, _, local = recorded(tmp_path / "rec.jsonl")
     [changed] = [e for e in local if e["type"] == "tools.changed"]
     assert "greet" in changed["function_tools"] and "greet" in changed["policy"]["allow"]
+    code, out, err = await run_cli("replay", "rec.jsonl", cwd=tmp_path)  # the change is replayed, too
+    assert code == 0 and "I am greet" in out, out + err
 
 
 async def test_the_recording_replays_and_checks_clean(tmp_path, notes):

@@ -1088,3 +1088,21 @@ def test_a_lost_connection_forgets_function_questions(server):
     session, _ = asked_session(server, ask={"write_note"})
     session.tools.forget()
     assert session.pending_approvals == {} and not session.tools.waiting
+
+
+def test_an_approval_request_and_a_function_question_never_share_an_answer(server):
+    # A server that gives an mcp_approval_request the call_id of an asked function call (or the
+    # other way round) must not get one "yes" to run both: the second is refused, never asked.
+    session = Session(policy=ToolPolicy(ask={"write_note"}), function_tools={"write_note"})
+    request = {"type": "mcp_approval_request", "id": "call_1", "server_label": "gh", "name": "delete_repo",
+               "arguments": "{}"}
+    out = feed(session, *called(server, name="write_note"), server.item_done(request))
+    assert [type(o) for o in out if isinstance(o, AskApproval)] == [AskApproval]
+    assert isinstance(of(out, AskApproval)[0].request, FunctionApproval)
+    assert "not asked" in of(out, ProtocolViolation)[0].message
+
+    session = Session(policy=ToolPolicy(ask={"write_note"}), function_tools={"write_note"})
+    out = feed(session, server.item_done(request), *called(server, name="write_note"))
+    assert [o.request.name for o in of(out, AskApproval)] == ["delete_repo"]
+    assert "id of an approval request" in of(out, ProtocolViolation)[0].message
+    assert json.loads(sent(out)[0]["item"]["output"]) == {"error": "not run: its call_id is also an approval request's id"}

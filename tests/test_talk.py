@@ -182,3 +182,86 @@ def test_config_values_of_the_wrong_kind_are_usage_errors(tmp_path, text, messag
     path.write_text(text)
     with pytest.raises(UsageError, match=message):
         options_from(load_config(str(path)), {})
+
+
+# -- local MCP servers: config, the offer and its policy ------------------------------
+
+@pytest.mark.parametrize("table, message", [
+    ('command = ["x"]\nurl = "http://127.0.0.1:1/mcp"', "not both"),
+    ('url = "http://127.0.0.1:1/mcp"\nenv = { A = "b" }', "env and cwd go with command"),
+    ('url = "http://127.0.0.1:1/mcp"\ntoken_env = "T"', "token_env is for a remote server"),
+    ('url = "https://example.com/mcp"\nlocal = "yes"', "local must be true or false"),
+    ('command = "python server.py"', "command must be a list of strings"),
+    ('command = ["x"]\nenv = { A = 1 }', "env must be a table of strings"),
+    ('command = ["x"]\nheaders = {}', "unknown key"),
+])
+def test_mcp_tables_that_cannot_mean_one_thing_are_usage_errors(tmp_path, table, message):
+    from rtproto.errors import UsageError
+
+    path = tmp_path / "rt.toml"
+    path.write_text(f"[mcp.notes]\n{table}\n")
+    with pytest.raises(UsageError, match=message):
+        options_from(load_config(str(path)), {})
+
+
+def test_mcp_tables_are_local_by_command_loopback_or_flag(tmp_path):
+    path = tmp_path / "rt.toml"
+    path.write_text('[mcp.a]\ncommand = ["python", "s.py"]\ncwd = "/srv"\n'
+                    '[mcp.b]\nurl = "http://127.0.0.1:8000/mcp"\n'
+                    '[mcp.c]\nurl = "http://tools.internal:8000/mcp"\nlocal = true\n'
+                    '[mcp.d]\nurl = "https://mcp.example.com/"\n')
+    opts = options_from(load_config(str(path)), {})
+    assert [(s.label, s.command, s.url, s.cwd) for s in opts.mcp_local] == [
+        ("a", ["python", "s.py"], None, "/srv"), ("b", None, "http://127.0.0.1:8000/mcp", None),
+        ("c", None, "http://tools.internal:8000/mcp", None)]
+    assert [s.label for s in opts.mcp] == ["d"]
+
+
+def test_a_bad_mcp_local_flag_never_echoes_its_command_line():
+    from rtproto.talk import parse_mcp_local
+
+    with pytest.raises(RtprotoError) as err:
+        parse_mcp_local("bad label=server --token s3cr3t-value")
+    assert "s3cr3t" not in str(err.value) and "'bad label'" in str(err.value)
+    assert parse_mcp_local("n=python s.py --flag 'a b'").command == ["python", "s.py", "--flag", "a b"]
+    assert parse_mcp_local("n=http://127.0.0.1:9/mcp").url == "http://127.0.0.1:9/mcp"
+
+
+def test_local_server_env_secrets_are_known_to_the_redactor():
+    from rtproto.talk import LocalMcpServer, session_secrets
+
+    opts = TalkOptions(mcp_local=[LocalMcpServer("db", command=["x"], env={
+        "DB_URL": "postgres://app:pg-pass-123@db/x", "API_TOKEN": "tok-abc-987", "NOTES_DIR": "/home/me/notes"})])
+    secrets = session_secrets(opts, None)
+    text = secrets.raw_text("pg-pass-123 tok-abc-987 /home/me/notes")
+    assert "pg-pass-123" not in text and "tok-abc-987" not in text and "/home/me/notes" in text
+
+
+def _tool(label, name, read_only=False):
+    from rtproto.mcp_local import LocalTool
+
+    return LocalTool(label=label, name=name, function_name=name if label == "a" else f"{label}_{name}",
+                     description="", parameters={"type": "object", "properties": {}}, read_only=read_only,
+                     destructive=not read_only)
+
+
+def test_local_tools_offered_named_ones_only_else_by_annotations():
+    from rtproto.talk import LocalMcpServer, offer_local_tools
+
+    tools = [_tool("a", "read", True), _tool("a", "write"), _tool("b", "read", True), _tool("b", "drop")]
+    opts = TalkOptions(mcp_local=[LocalMcpServer("a", command=["x"]), LocalMcpServer("b", command=["y"], ask=["drop"])])
+    offered, allow, ask = offer_local_tools(opts, tools)
+    assert [t.function_name for t in offered] == ["read", "write", "b_drop"]  # b named one tool: only it
+    assert allow == {"read"} and ask == {"write", "b_drop"}
+    opts.allow = ["write"]  # a global name names the tools of every server
+    offered, allow, ask = offer_local_tools(opts, tools)
+    assert [t.function_name for t in offered] == ["write", "b_drop"] and allow == {"write"} and ask == {"b_drop"}
+
+
+async def test_a_remote_servers_allow_list_never_reaches_a_local_tool():
+    from rtproto.talk import McpServer, SessionTools
+
+    opts = TalkOptions(mcp=[McpServer("gh", "https://example.com/mcp", allow=["delete_all"])],
+                       functions=[])
+    tools = SessionTools(opts, [("get_weather", lambda: None, None)])
+    assert tools.reserved_names() == {"get_weather", "delete_all"}
