@@ -20,24 +20,40 @@ then ``RUNNING`` or ``FAILED`` (never started), and from ``RUNNING`` to
 ``LOST`` (it went away: the process exited, the connection closed) or
 ``CLOSED`` (we stopped it). Only a ``RUNNING`` server's tools are offered.
 
-Function names are assigned once per tool and kept: a tool keeps the server's
-own name when that is a valid Realtime function name, unique across every
-server and not ``reserved``; clashing names become ``label_name``; characters
-the API refuses become ``_``; every name fits 64 characters.
+Function names are assigned once per (server, tool) and kept while the servers
+run, even for a tool that was withdrawn, so one function name always means one
+tool (an approval asked about one tool can never run another): a tool keeps the
+server's own name when that is a valid Realtime function name, unique across
+every server, never given before and not ``reserved``; clashing names become
+``label_name``; characters the API refuses become ``_``; every name fits 64
+characters.
+
+What a server says is bounded before it is held or offered: at most
+:data:`TOOL_LIMIT` tools per listing, :data:`NAMES_PER_SERVER` function names
+per server for its life, a description cut at :data:`DESCRIPTION_LIMIT`
+characters, no tool whose name is over :data:`TOOL_NAME_LIMIT` characters or
+whose parameters are over :data:`SCHEMA_LIMIT` bytes of JSON. One message is
+at most :data:`MESSAGE_LIMIT`: a stdio server that writes a longer stdout line
+is stopped (the SDK's reader would hold the line whole; ours cuts it, see
+:class:`_BoundedLines`); over HTTP a longer JSON response fails its request,
+an SSE event too, and a compressed response (we ask for none) is refused.
 
 Nothing reaches the terminal: a server's stderr, and the MCP SDK's own log
-records while servers run, go to ``log_path`` (or nowhere); problems reach
-``on_problem`` as one printable line each, with the specs' env values and URL
-credentials redacted. The ``mcp`` package is imported only here, and only when
-a :class:`LocalServers` is made.
+records (INFO and above) while servers run, go to ``log_path`` (or nowhere);
+problems reach ``on_problem`` as one printable line each. Both are redacted:
+the session's ``secrets``, the specs' env values and URL credentials. The
+``mcp`` package is imported only here, and only when a :class:`LocalServers`
+is made.
 """
 
 from __future__ import annotations
 
 import asyncio
+import codecs
 import contextlib
 import dataclasses
 import enum
+import functools
 import inspect
 import json
 import logging
@@ -67,10 +83,19 @@ OUTPUT_LIMIT = 64 * 1024  # characters of one function_call_output; the rest is 
 NAME_LIMIT = 64  # the Realtime API's function names: ^[a-zA-Z0-9_-]{1,64}$
 SHUTDOWN_LIMIT = 10.0  # seconds for every server to stop (the SDK escalates to SIGKILL within ~6 s)
 PAGE_LIMIT = 100  # tools/list pages read at most (a cursor that never ends cannot hang us)
+TOOL_LIMIT = 128  # tools offered per server; the rest are left out
+NAMES_PER_SERVER = 4 * TOOL_LIMIT  # function names one server is given in its life (names are never reused)
+TOOL_NAME_LIMIT = 128  # characters of a server's own tool name (the MCP spec's bound)
+DESCRIPTION_LIMIT = 1024  # characters of a tool's description; the rest is cut
+SCHEMA_LIMIT = 16 * 1024  # bytes of a tool's parameters as compact JSON; a larger tool is left out
+MESSAGE_LIMIT = 16 * 1024 * 1024  # one message: characters of a stdout line, bytes of an HTTP response or event
 _LABEL = re.compile(r"[A-Za-z0-9_-]+")
 _INVALID_NAME_CHARS = re.compile(r"[^A-Za-z0-9_-]")
-_SDK_LOGGERS = ("mcp", "mcp_types", "client")  # the SDK's session logs as "client"
+# The SDK's session logs as "client"; httpx2 logs every request's URL at INFO, and only the MCP client uses it.
+_SDK_LOGGERS = ("mcp", "mcp_types", "client", "httpx2", "httpcore2")
 _STDERR_LINE_LIMIT = 64 * 1024  # bytes of one stderr line kept before it is written out anyway
+_LINES_CODEC = "rtproto_mcp_lines_"  # + the line limit: the stdio "encoding" that cuts long lines
+_CUT = "\x00[rtproto: line cut]"  # ends a cut stdout line: no JSON ends so, and _on_message knows it
 
 
 @dataclass(frozen=True)
@@ -169,6 +194,7 @@ class _Server:
     changed: asyncio.Event = field(default_factory=asyncio.Event)  # the server announced a tool change
     relisting: asyncio.Lock = field(default_factory=asyncio.Lock)  # one re-listing at a time
     garbled: bool = False  # a non-JSON-RPC stdout line was reported (only the first is)
+    fault: str | None = None  # why the server must be stopped, found where it cannot be (the SDK's reader)
     task: asyncio.Task[None] | None = None
     scope: CancelScope | None = None  # the runner's whole life: its start deadline, and how to end a start
 
@@ -182,6 +208,8 @@ class LocalServers:
     (stdio children are terminated, then killed, and reaped). ``reserved`` names
     (the conversation's other function tools) are never given to a local tool.
     ``on_problem`` defaults to a warning on the ``rtproto.mcp_local`` logger.
+    ``secrets`` (the session's) are redacted, with the specs' env values and URL
+    credentials, from problems, error outputs and every line of ``log_path``.
 
     Raises :class:`RtprotoError` (:data:`MISSING_SDK`) when the ``mcp`` package is missing.
     """
@@ -196,6 +224,7 @@ class LocalServers:
         reserved: frozenset[str] = frozenset(),
         on_tools_changed: Callable[[list[LocalTool]], Awaitable[None] | None] | None = None,
         on_problem: Callable[[str], None] | None = None,
+        secrets: Secrets | None = None,
     ):
         require_sdk()
         labels = [spec.label for spec in specs]
@@ -207,9 +236,9 @@ class LocalServers:
         self.on_tools_changed = on_tools_changed
         self.on_problem = on_problem or logging.getLogger("rtproto.mcp_local").warning
         self._servers = [_Server(spec) for spec in specs]
-        self._log = _ServerLog(log_path)
-        self._secrets = _secrets(specs)
-        self._names: dict[tuple[str, str], str] = {}
+        self._redact = _redactor(specs, secrets)
+        self._log = _ServerLog(log_path, self._redact)
+        self._names: dict[tuple[str, str], str] = {}  # every name given, withdrawn tools' too: never reused
         self._by_function: dict[str, tuple[_Server, LocalTool]] = {}
         self._open = False  # entered: names are assigned and changes announced from now on
 
@@ -287,13 +316,13 @@ class LocalServers:
             return _error(message)
         except MCPError as exc:
             if not _closed(exc):
-                return _error(self._secrets.raw_text(f"the MCP server {label} refused the call: {exc.message}"))
+                return _error(self._redact(f"the MCP server {label} refused the call: {exc.message}"))
             await self._lost(server, "its connection closed")
             return _error(f"the MCP server {label} is not running")
         except Exception as exc:  # noqa: BLE001 - a result the SDK cannot take is the server's fault
             message = f"{label}: {tool.name} gave a result that cannot be used: {_describe(exc)}"
             self._problem(f"mcp server {message}")
-            return _error(self._secrets.raw_text(message))
+            return _error(self._redact(message))
         await self._follow_change(server)  # a change the call announced is followed before its result returns
         return _output(result)
 
@@ -306,7 +335,7 @@ class LocalServers:
             with anyio.CancelScope(deadline=anyio.current_time() + self.start_timeout) as server.scope:
                 await self._serve(server)
             if server.scope.cancelled_caught and server.state is ServerState.STARTING and not server.stop.is_set():
-                self._failed(server, f"it did not answer within {self.start_timeout:g} s")
+                self._failed(server, server.fault or f"it did not answer within {self.start_timeout:g} s")
         except Exception as exc:  # noqa: BLE001 - any failure of one server is a line, never a crash
             if server.state is ServerState.STARTING:
                 self._failed(server, _describe(exc))
@@ -344,10 +373,12 @@ class LocalServers:
         spec = server.spec
         if spec.command is not None:
             errlog = stack.enter_context(self._log.stream(spec.label))
-            params = StdioServerParameters(command=spec.command[0], args=spec.command[1:], env=spec.env, cwd=spec.cwd)
+            params = StdioServerParameters(command=spec.command[0], args=spec.command[1:], env=spec.env, cwd=spec.cwd,
+                                           encoding=_lines_codec(MESSAGE_LIMIT))
             transport = stdio_client(params, errlog=errlog)
         else:
-            transport = streamable_http_client(spec.url, http_client=await stack.enter_async_context(_http_client()))
+            http = await stack.enter_async_context(_http_client(MESSAGE_LIMIT))
+            transport = streamable_http_client(spec.url, http_client=http, max_sse_event_size=MESSAGE_LIMIT)
 
         async def on_message(message: object) -> None:
             self._on_message(server, message)
@@ -356,21 +387,26 @@ class LocalServers:
                       client_info=Implementation(name="rtproto", version=__version__))
 
     async def _list(self, server: _Server) -> list[LocalTool]:
-        listed: list[_SdkTool] = []
+        listed: dict[str, _SdkTool] = {}  # a name listed twice: the first one
         cursor: str | None = None
         for _ in range(PAGE_LIMIT):
             page = await server.client.list_tools(cursor=cursor)
-            listed.extend(page.tools)
-            if (cursor := page.next_cursor) is None:
-                break
-        unique = {tool.name: tool for tool in reversed(listed)}  # a name listed twice: the first one
-        return [_local_tool(server.spec.label, tool) for tool in listed if unique[tool.name] is tool]
+            for tool in page.tools:
+                listed.setdefault(tool.name, tool)
+            if (cursor := page.next_cursor) is None or len(listed) > TOOL_LIMIT:
+                break  # more pages would only be left out
+        tools, left_out = _offer(server.spec.label, listed.values())
+        for line in left_out:
+            self._problem(f"mcp server {server.spec.label}: {line}")
+        return tools
 
     def _on_message(self, server: _Server, message: object) -> None:
         from mcp_types import ToolListChangedNotification
 
         if isinstance(message, ToolListChangedNotification):
             server.changed.set()
+        elif isinstance(message, Exception) and _was_cut(message):
+            self._fault(server, f"it wrote a line over {MESSAGE_LIMIT} characters on its stdout")
         elif isinstance(message, Exception) and not server.garbled:
             server.garbled = True
             where = ("wrote something that is not JSON-RPC on its stdout" if server.spec.command
@@ -398,6 +434,9 @@ class LocalServers:
             if not server.changed.is_set() or server.state is not ServerState.RUNNING:
                 return
             server.changed.clear()
+            if server.fault is not None:
+                await self._lost(server, server.fault)
+                return
             try:
                 with anyio.fail_after(self.call_timeout):
                     tools = await self._list(server)
@@ -408,10 +447,38 @@ class LocalServers:
                     self._problem(f"mcp server {server.spec.label}: its changed tools could not be listed: "
                                   f"{_describe(exc)}")
                 return
-            server.tools = tools
+            server.tools = self._within_budget(server.spec.label, tools)
             await self._tools_changed()
 
+    def _fault(self, server: _Server, why: str) -> None:
+        """Stop a server from the SDK's reader, which must not wait for ``on_tools_changed``:
+        its runner (or the caller that follows changes) stops it."""
+        if server.fault is not None:
+            return
+        server.fault = why
+        if server.state is ServerState.STARTING and server.scope is not None:
+            server.scope.cancel()
+        else:
+            server.changed.set()
+
     # -- names, announcements and problems --------------------------------------------
+
+    def _within_budget(self, label: str, tools: list[LocalTool]) -> list[LocalTool]:
+        """``tools`` but those that would take a server past :data:`NAMES_PER_SERVER` names."""
+        room = NAMES_PER_SERVER - sum(1 for owner, _ in self._names if owner == label)
+        kept, left_out = [], []
+        for tool in tools:
+            if (label, tool.name) in self._names:
+                kept.append(tool)
+            elif room > 0:
+                kept.append(tool)
+                room -= 1
+            else:
+                left_out.append(tool)
+        if left_out:
+            self._problem(f"mcp server {label}: new tools are left out, it has been given {NAMES_PER_SERVER} "
+                          f"function names: {', '.join(tool.name for tool in left_out)}")
+        return kept
 
     def _assign(self) -> None:
         listing = [(server.spec.label, tool.name) for server in self._servers for tool in server.tools]
@@ -439,9 +506,11 @@ class LocalServers:
         if server.state is not ServerState.RUNNING or server.stop.is_set():
             return
         server.state = ServerState.LOST
-        server.stop.set()
         self._problem(f"mcp server {server.spec.label} stopped ({why}); its tools are withdrawn{self._see(server)}")
-        await self._tools_changed()
+        try:
+            await self._tools_changed()
+        finally:
+            server.stop.set()  # after the announcement: the runner's own task may be making it
 
     def _failed(self, server: _Server, why: str) -> None:
         server.state = ServerState.FAILED
@@ -451,7 +520,7 @@ class LocalServers:
         return f" (its stderr is in {self._log.path})" if self._log.path and server.spec.command else ""
 
     def _problem(self, message: str) -> None:
-        self.on_problem(printable(self._secrets.raw_text(message), limit=500))
+        self.on_problem(printable(self._redact(message), limit=500))
 
 
 # -- pure helpers --------------------------------------------------------------------
@@ -462,14 +531,15 @@ def assign_names(
 ) -> dict[tuple[str, str], str]:
     """Function names for ``(label, tool name)`` pairs: deterministic, unique, valid.
 
-    A pair named before keeps its name. A new tool keeps its own (sanitized) name
-    when no other new tool shares it and it is neither taken nor ``reserved``;
-    otherwise it becomes ``label_name``, and ``label_name_2``, ... if even that is taken.
+    Returns ``previous`` (every name given before, whether or not its pair is still
+    listed) with names for the new pairs of ``listing``: a name is never given to two
+    pairs. A new tool keeps its own (sanitized) name when no other new tool shares it
+    and it is neither given before nor ``reserved``; otherwise it becomes
+    ``label_name``, and ``label_name_2``, ... if even that is taken.
     """
-    pairs = list(dict.fromkeys(listing))
-    names = {pair: previous[pair] for pair in pairs if pair in previous}
+    names = dict(previous)
     taken = set(reserved) | set(names.values())
-    fresh = [pair for pair in pairs if pair not in names]
+    fresh = [pair for pair in dict.fromkeys(listing) if pair not in names]
     shared = Counter(_sanitize(name) for _, name in fresh)
     for label, name in fresh:
         own = _sanitize(name)
@@ -492,13 +562,42 @@ def _unique(name: str, taken: set[str]) -> str:
     return candidate
 
 
-def _local_tool(label: str, tool: _SdkTool) -> LocalTool:
+def _offer(label: str, listed: Iterable[_SdkTool]) -> tuple[list[LocalTool], list[str]]:
+    """The tools of one listing that may be offered, and one line for each kind left out."""
+    tools: list[LocalTool] = []
+    long_names, big_schemas = [], []
+    for tool in listed:
+        if not 0 < len(tool.name) <= TOOL_NAME_LIMIT:
+            long_names.append(repr(tool.name[:40]))
+        elif (local := _local_tool(label, tool)) is None:
+            big_schemas.append(tool.name)
+        else:
+            tools.append(local)
+    left_out = [f"{why}, left out: {', '.join(names)}" for why, names in (
+        (f"tools whose name is empty or over {TOOL_NAME_LIMIT} characters", long_names),
+        (f"tools whose parameters are over {SCHEMA_LIMIT} bytes of JSON", big_schemas)) if names]
+    if len(tools) > TOOL_LIMIT:
+        left_out.append(f"it offers more than {TOOL_LIMIT} tools; only the first {TOOL_LIMIT} are offered")
+    return tools[:TOOL_LIMIT], left_out
+
+
+def _local_tool(label: str, tool: _SdkTool) -> LocalTool | None:
+    """A listed tool as offered, or None when its parameters are over :data:`SCHEMA_LIMIT`."""
+    parameters = _parameters(tool.input_schema)
+    try:
+        size = len(json.dumps(parameters, separators=(",", ":")))  # ASCII: characters are bytes
+    except (ValueError, RecursionError):
+        return None
+    if size > SCHEMA_LIMIT:
+        return None
     hints = tool.annotations
     read_only = bool(hints and hints.read_only_hint)
     destructive = not read_only and (hints is None or hints.destructive_hint is None or hints.destructive_hint)
-    return LocalTool(label=label, name=tool.name, function_name=tool.name,
-                     description=tool.description or tool.title or "", parameters=_parameters(tool.input_schema),
-                     read_only=read_only, destructive=bool(destructive))
+    description = tool.description or tool.title or ""
+    if len(description) > DESCRIPTION_LIMIT:
+        description = description[: DESCRIPTION_LIMIT - 1] + "…"
+    return LocalTool(label=label, name=tool.name, function_name=tool.name, description=description,
+                     parameters=parameters, read_only=read_only, destructive=bool(destructive))
 
 
 def _parameters(schema: object) -> dict[str, Any]:
@@ -592,11 +691,22 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 
-def _stray_line(exc: Exception) -> str:
+def _stray_text(exc: Exception) -> str | None:
     """The offending stdout text, when the SDK's parse error carries it."""
     errors = getattr(exc, "errors", None)
     found = errors()[0].get("input") if callable(errors) and errors() else None
-    return repr(found[:80]) if isinstance(found, str) else _describe(exc)
+    return found if isinstance(found, str) else None
+
+
+def _stray_line(exc: Exception) -> str:
+    found = _stray_text(exc)
+    return repr(found[:80]) if found is not None else _describe(exc)
+
+
+def _was_cut(exc: Exception) -> bool:
+    """True for the parse error of a stdout line :class:`_BoundedLines` cut."""
+    found = _stray_text(exc)
+    return found is not None and found.endswith(_CUT)
 
 
 def _announces_on_listen(client: Client) -> bool:
@@ -606,13 +716,22 @@ def _announces_on_listen(client: Client) -> bool:
     return client.protocol_version in MODERN_PROTOCOL_VERSIONS and bool(tools and tools.list_changed)
 
 
-def _secrets(specs: Iterable[LocalServerSpec]) -> Secrets:
-    secrets = Secrets()
+def _redactor(specs: Iterable[LocalServerSpec], session: Secrets | None) -> Callable[[str], str]:
+    """Redaction of non-JSON text: the ``session`` secrets, then the specs' env values and URL credentials."""
+    own = Secrets()
     for spec in specs:
         for value in (spec.env or {}).values():
-            secrets.add(value)
-        secrets.add_url(spec.url)
-    return secrets
+            own.add(value)
+        own.add_url(spec.url)
+    if session is None:
+        return own.raw_text
+
+    # Two passes (Secrets has no union): the session's first, so that a session key is never
+    # broken up by a spec value inside it (the other way round leaks at most a spec value's rest).
+    def redact(text: str) -> str:
+        return own.raw_text(session.raw_text(text))
+
+    return redact
 
 
 def _twice(labels: list[str]) -> set[str]:
@@ -627,39 +746,160 @@ def require_sdk() -> None:
         raise RtprotoError(MISSING_SDK) from exc
 
 
-def _http_client() -> httpx2.AsyncClient:
-    """An HTTP client for a local server: the MCP transports' timeouts, and never a proxy."""
+def _http_client(limit: int) -> httpx2.AsyncClient:
+    """An HTTP client for a local server: the MCP transports' timeouts, never a proxy, and bounded
+    responses (:func:`_bound_response`)."""
     import httpx2
     from mcp.shared._httpx_utils import MCP_DEFAULT_SSE_READ_TIMEOUT, MCP_DEFAULT_TIMEOUT
 
+    async def bound(response: httpx2.Response) -> None:
+        _bound_response(response, limit)
+
     return httpx2.AsyncClient(timeout=httpx2.Timeout(MCP_DEFAULT_TIMEOUT, read=MCP_DEFAULT_SSE_READ_TIMEOUT),
-                              trust_env=False)
+                              trust_env=False, headers={"Accept-Encoding": "identity"},
+                              event_hooks={"response": [bound]})
+
+
+def _bound_response(response: httpx2.Response, limit: int) -> None:
+    """Make reading ``response`` fail (``httpx2.StreamError``, which the SDK turns into the request's
+    error) past ``limit`` bytes, since the SDK reads a JSON response whole; an event stream is left to
+    the SDK's own bound on one event. A compressed body could unpack past any bound, and we asked for
+    none: it fails at once."""
+    encoding = response.headers.get("content-encoding", "identity").strip().lower()
+    refusal = None if encoding == "identity" else f"the response is compressed ({encoding}); we asked for identity"
+    events = response.headers.get("content-type", "").lower().startswith("text/event-stream")
+    response.stream = _bounded_body()(response.stream, None if events else limit, refusal)
+
+
+@functools.cache
+def _bounded_body() -> type:
+    import httpx2
+
+    class BoundedBody(httpx2.AsyncByteStream):
+        """A response body that fails past ``limit`` bytes, or with ``refusal`` before any."""
+
+        def __init__(self, stream: httpx2.AsyncByteStream, limit: int | None, refusal: str | None):
+            self.stream, self.limit, self.refusal = stream, limit, refusal
+
+        async def __aiter__(self) -> Any:
+            if self.refusal is not None:
+                raise httpx2.StreamError(self.refusal)
+            size = 0
+            async for chunk in self.stream:
+                size += len(chunk)
+                if self.limit is not None and size > self.limit:
+                    raise httpx2.StreamError(f"the response is over {self.limit} bytes")
+                yield chunk
+
+        async def aclose(self) -> None:
+            await self.stream.aclose()
+
+    return BoundedBody
+
+
+# -- cutting long stdout lines --------------------------------------------------------
+
+
+class _BoundedLines(codecs.IncrementalDecoder):
+    """UTF-8 (a bad byte becomes U+FFFD) whose lines are cut at ``limit`` characters.
+
+    The SDK's stdio reader keeps a line until its newline comes and decodes with the
+    ``encoding`` it is given, so this decoder, registered as a codec, is where a line
+    can be bounded: a cut line ends with :data:`_CUT` (no JSON-RPC message ends so, and
+    :func:`_was_cut` knows the parse error) and the rest of it is dropped. Undecodable
+    bytes are replaced rather than refused, because the SDK's reader, on a decoding
+    error, ends without ending the session.
+    """
+
+    def __init__(self, errors: str = "strict", limit: int = MESSAGE_LIMIT):
+        super().__init__(errors)
+        self.limit = limit
+        self._utf8 = codecs.getincrementaldecoder("utf-8")("replace")
+        self._length = 0  # characters of the current line so far
+        self._dropping = False  # the current line was cut: its rest is dropped
+
+    def decode(self, data: bytes, final: bool = False) -> str:
+        out: list[str] = []
+        for index, piece in enumerate(self._utf8.decode(data, final).split("\n")):
+            if index:  # a newline came before this piece
+                if not self._dropping:
+                    out.append("\n")
+                self._length, self._dropping = 0, False
+            if self._dropping:
+                continue
+            room = self.limit - self._length
+            if len(piece) > room:
+                out.append(piece[:room] + _CUT + "\n")
+                self._dropping = True
+            else:
+                out.append(piece)
+                self._length += len(piece)
+        return "".join(out)
+
+    def reset(self) -> None:
+        self._utf8.reset()
+        self._length, self._dropping = 0, False
+
+
+def _lines_codec(limit: int) -> str:
+    """The name of the codec that decodes a stdio server's stdout with :class:`_BoundedLines`."""
+    _register_lines_codec()
+    return f"{_LINES_CODEC}{limit}"
+
+
+@functools.cache
+def _register_lines_codec() -> None:
+    def search(name: str) -> codecs.CodecInfo | None:
+        limit = name.removeprefix(_LINES_CODEC)
+        if limit == name or not limit.isdigit():
+            return None
+        return codecs.CodecInfo(codecs.utf_8_encode, codecs.utf_8_decode, name=name,
+                                incrementaldecoder=functools.partial(_BoundedLines, limit=int(limit)))
+
+    codecs.register(search)
 
 
 # -- the log file ---------------------------------------------------------------------
 
 
+class _RedactingHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A log record, traceback included, is redacted as a whole before it is written."""
+
+    def __init__(self, stream: IO[str], redact: Callable[[str], str]):
+        super().__init__(stream)
+        self._redact = redact
+
+    def format(self, record: logging.LogRecord) -> str:
+        return self._redact(super().format(record))
+
+
 class _ServerLog:
     """``log_path``, shared by every server: stderr lines prefixed ``[label]``, and the SDK's log records.
 
-    Without a path, stderr goes to the null device and the SDK's records nowhere.
+    Every line is redacted. The file is created private (0600). The SDK's loggers stay at
+    INFO or above while they are ours: its DEBUG records carry whole tool arguments and
+    results. Without a path, stderr goes to the null device and the SDK's records nowhere.
     """
 
-    def __init__(self, path: str | None):
+    def __init__(self, path: str | None, redact: Callable[[str], str]):
         self.path = path
+        self._redact = redact
         self._file: IO[str] | None = None
         self._pumps: list[asyncio.Task[None]] = []
         self._handler: logging.Handler = logging.NullHandler()
-        self._loggers: list[tuple[logging.Logger, bool]] = []
+        self._loggers: list[tuple[logging.Logger, bool, int]] = []
 
     def open(self) -> None:
         if self.path is not None:
-            self._file = open(self.path, "a", encoding="utf-8", errors="replace")
-            self._handler = logging.StreamHandler(self._file)
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            self._file = open(fd, "a", encoding="utf-8", errors="replace")
+            self._handler = _RedactingHandler(self._file, self._redact)
             self._handler.setFormatter(logging.Formatter("[mcp sdk] %(levelname)s %(name)s: %(message)s"))
+        self._handler.setLevel(logging.INFO)  # also for a child logger someone set to DEBUG
         for name in _SDK_LOGGERS:
             logger = logging.getLogger(name)
-            self._loggers.append((logger, logger.propagate))
+            self._loggers.append((logger, logger.propagate, logger.level))
+            logger.setLevel(max(logging.INFO, logger.getEffectiveLevel()))
             logger.addHandler(self._handler)
             logger.propagate = False
 
@@ -693,7 +933,8 @@ class _ServerLog:
 
     def _write(self, label: str, lines: list[bytes]) -> None:
         if self._file is not None and lines:
-            self._file.writelines(f"[{label}] {line.decode('utf-8', 'replace').rstrip(chr(13))}\n" for line in lines)
+            self._file.writelines(f"[{label}] {self._redact(line.decode('utf-8', 'replace').rstrip(chr(13)))}\n"
+                                  for line in lines)
             self._file.flush()
 
     async def close(self) -> None:
@@ -702,8 +943,9 @@ class _ServerLog:
             _, late = await asyncio.wait(self._pumps, timeout=1.0)
             for pump in late:  # a grandchild may hold the pipe open
                 pump.cancel()
-        for logger, propagate in self._loggers:
+        for logger, propagate, level in self._loggers:
             logger.removeHandler(self._handler)
             logger.propagate = propagate
+            logger.setLevel(level)
         if self._file is not None:
             self._file.close()

@@ -419,7 +419,8 @@ class SessionTools:
                      f"(their output goes to {log_path})")
         servers = LocalServers([s.spec() for s in self.opts.mcp_local], log_path=log_path,
                                call_timeout=self.opts.tool_timeout, reserved=self.reserved_names(),
-                               on_tools_changed=self.tools_changed, on_problem=console.warn)
+                               on_tools_changed=self.tools_changed, on_problem=console.warn,
+                               secrets=console.secrets)
         self.servers = await stack.enter_async_context(servers)
 
     def reserved_names(self) -> frozenset[str]:

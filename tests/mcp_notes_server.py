@@ -13,6 +13,9 @@ Test-only behaviour, one flag each (every flag adds the tools it names):
 ``--legacy``          serve only the handshake-era protocol (2025 ``initialize``), not 2026-07-28
 ``--http``            serve streamable HTTP on 127.0.0.1 (a free port) instead of stdio; the first
                       line on stdout is the URL (``http://127.0.0.1:PORT/mcp``)
+``--print-secret``    write ``the secret is $NOTES_SECRET`` to stderr and to stdout at start
+``--bulky-tools``     ``wordy()`` has a 3000-character description, ``huge(choice)`` a 20 KB schema,
+                      a tool has a 200-character name, and ``t000()`` ... ``t129()`` are more tools
 ``--hang-tool``       ``hang()`` never returns
 ``--crash-tool``      ``crash()`` ends the process (exit 1) mid-call
 ``--garbage-tool``    ``garble()`` writes a line that is not JSON-RPC to stdout instead of a result
@@ -32,6 +35,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Annotated
 
 import anyio
 from mcp.server.lowlevel.server import NotificationOptions
@@ -40,6 +44,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.runner import serve_loop
 from mcp.server.stdio import stdio_server
 from mcp_types import CallToolResult, ImageContent, TextContent, ToolAnnotations
+from pydantic import Field
 
 READ_ONLY = ToolAnnotations(read_only_hint=True)
 DESTRUCTIVE = ToolAnnotations(read_only_hint=False, destructive_hint=True)
@@ -108,7 +113,26 @@ def build(flags: set[str], notes: Notes, wire: int) -> MCPServer:
 
     if "--extra-tools" in flags:
         _add_extra_tools(server)
+    if "--bulky-tools" in flags:
+        _add_bulky_tools(server)
     return server
+
+
+def _add_bulky_tools(server: MCPServer) -> None:
+    @server.tool(description="w" * 3000)
+    def wordy() -> str:
+        return "wordy"
+
+    @server.tool(description="A tool whose input schema is about 20 KB.")
+    def huge(choice: Annotated[str, Field(description="c" * 20_000)]) -> str:
+        return choice
+
+    def plain() -> str:
+        return "plain"
+
+    server.add_tool(plain, name="n" * 200, description="A tool with a 200-character name.")
+    for number in range(130):
+        server.add_tool(plain, name=f"t{number:03}", description="One of many.")
 
 
 def _add_extra_tools(server: MCPServer) -> None:
@@ -185,6 +209,11 @@ def main(argv: list[str]) -> None:
     if "--fail-start" in flags:
         sys.stderr.write("notes server: cannot start (asked to fail)\n")
         sys.exit(3)
+    if "--print-secret" in flags:
+        line = f"the secret is {os.environ.get('NOTES_SECRET')}\n"
+        sys.stderr.write(line)
+        sys.stderr.flush()
+        os.write(1, line.encode())
     if "--banner" in flags:
         os.write(1, os.environ.get("NOTES_BANNER", "Notes server ready!").encode() + b"\n")
     wire = os.dup(1)  # the real stdout: stdio_server points fd 1 at stderr while it serves

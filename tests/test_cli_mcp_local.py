@@ -153,6 +153,7 @@ async def test_named_tools_only_are_offered_and_decided_as_named(tmp_path, notes
     # A token-like env value of a local server never shows, whatever echoes it.
     assert "tok-5ecret-99" not in out + err
     assert "tok-5ecret-99" not in (tmp_path / "rec.jsonl").read_text()
+    assert "tok-5ecret-99" not in (tmp_path / "mcp.log").read_text()  # the servers' log too, at -vv
 
 
 async def test_a_crashed_server_answers_with_an_error_and_the_conversation_goes_on(tmp_path, notes):

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import codecs
 import json
+import logging
 import os
 import re
+import stat
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 import pytest
 
 pytest.importorskip("mcp")
 
+from rtproto import mcp_local  # noqa: E402
 from rtproto.errors import UsageError  # noqa: E402
 from rtproto.mcp_local import (  # noqa: E402
     MISSING_SDK,
@@ -25,6 +29,7 @@ from rtproto.mcp_local import (  # noqa: E402
     LocalTool,
     assign_names,
 )
+from rtproto.redact import Secrets  # noqa: E402
 
 NOTES_SERVER = Path(__file__).with_name("mcp_notes_server.py")
 FUNCTION_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
@@ -119,6 +124,14 @@ def test_a_name_once_given_is_kept_when_a_clashing_tool_appears():
     first = assign_names([("a", "read")], set(), {})
     later = assign_names([("a", "read"), ("b", "read")], set(), first)
     assert later == {("a", "read"): "read", ("b", "read"): "b_read"}
+
+
+def test_a_withdrawn_tools_name_is_never_given_to_another():
+    first = assign_names([("a", "search"), ("a", "b_search")], set(), {})
+    later = assign_names([("b", "search")], set(), first)  # a's tools are withdrawn
+    assert later == {("a", "search"): "search", ("a", "b_search"): "b_search", ("b", "search"): "b_search_2"}
+    assert assign_names([("a", "search"), ("b", "search")], set(), later) == later  # a's are back: same names
+    assert first == {("a", "search"): "search", ("a", "b_search"): "b_search"}  # previous is not changed
 
 
 def test_the_mcp_package_is_imported_only_when_servers_are_made():
@@ -235,6 +248,107 @@ async def test_a_server_that_crashes_is_reported_once_and_its_tools_withdrawn(tm
     assert "[notes] notes server crashing on purpose" in log.read_text()
 
 
+async def test_a_lost_servers_names_are_not_given_to_another_servers_new_tools(tmp_path):
+    changes = Changes()
+    async with running(tmp_path, notes("a", "--crash-tool"), notes("b", "--extra-tools"),
+                       on_tools_changed=changes) as servers:
+        assert by_name(servers)["crash"].label == "a"
+        await servers.call("crash", "{}")
+        assert await servers.call("add_tool", '{"name": "crash"}') == ("added crash", False)
+        assert changes.seen[-1] == servers.tools and ("b", "crash", "b_crash") in [
+            (tool.label, tool.name, tool.function_name) for tool in servers.tools]
+        assert await servers.call("crash", "{}") == (json.dumps({"error": "the MCP server a is not running"}), True)
+        assert await servers.call("b_crash", "{}") == ("I am crash", False)
+
+
+async def test_what_a_server_lists_is_bounded(tmp_path):
+    problems: list[str] = []
+    async with running(tmp_path, notes("bulky", "--bulky-tools"), problems=problems) as servers:
+        tools = servers.tools
+    assert [tool.name for tool in tools] == ["read_note", "write_note", "list_notes", "wordy",
+                                             *(f"t{number:03}" for number in range(124))]
+    assert len(tools) == mcp_local.TOOL_LIMIT == 128
+    assert tools[3].description == "w" * 1023 + "…"
+    assert problems == [
+        f"mcp server bulky: tools whose name is empty or over 128 characters, left out: '{'n' * 40}'",
+        "mcp server bulky: tools whose parameters are over 16384 bytes of JSON, left out: huge",
+        "mcp server bulky: it offers more than 128 tools; only the first 128 are offered",
+    ]
+
+
+async def test_a_server_is_given_a_bounded_number_of_names_in_its_life(tmp_path, monkeypatch):
+    monkeypatch.setattr(mcp_local, "NAMES_PER_SERVER", 11)  # it starts with 10 tools
+    problems: list[str] = []
+    changes = Changes()
+    async with running(tmp_path, notes("notes", "--extra-tools"), problems=problems,
+                       on_tools_changed=changes) as servers:
+        assert len(servers.tools) == 10
+        await servers.call("add_tool", '{"name": "jot"}')
+        await servers.call("add_tool", '{"name": "doodle"}')
+        assert [tool.name for tool in changes.seen[-1]][-1] == "jot" and len(servers.tools) == 11
+        assert (await servers.call("doodle", "{}"))[1]
+    assert problems == ["mcp server notes: new tools are left out, it has been given 11 function names: doodle"]
+
+
+def test_long_stdout_lines_are_cut_as_they_come():
+    decoder = codecs.getincrementaldecoder(mcp_local._lines_codec(10))()
+    assert decoder.decode(b"short\nabcdefgh") == "short\nabcdefgh"
+    assert decoder.decode(b"ijklmnop") == "ij" + mcp_local._CUT + "\n"  # the rest of the line is dropped
+    assert decoder.decode(b"qrstuvwxyz" * 1000) == ""
+    assert decoder.decode(b"qrs\nnext \xff\xe2\x82") == "next \ufffd"  # a bad byte is replaced
+    assert decoder.decode(b"\xac\n", final=True) == "€\n"
+    assert "\n".encode(mcp_local._lines_codec(10)) == b"\n"
+
+
+async def test_a_stdout_line_over_the_limit_stops_the_server(tmp_path, monkeypatch):
+    monkeypatch.setattr(mcp_local, "MESSAGE_LIMIT", 1 << 20)
+    problems: list[str] = []
+    changes = Changes()
+    async with running(tmp_path, notes("notes", "--extra-tools"), problems=problems,
+                       on_tools_changed=changes) as servers:
+        output = await servers.call("big", json.dumps({"n": 3 << 20}))  # its result is one line
+        assert servers.tools == changes.seen[-1] == []
+    assert output == (json.dumps({"error": "the MCP server notes is not running"}), True)
+    assert problems == [f"mcp server notes stopped (it wrote a line over {1 << 20} characters on its stdout); "
+                        f"its tools are withdrawn (its stderr is in {tmp_path / 'mcp.log'})"]
+
+
+async def test_a_stdout_line_over_the_limit_at_start_means_no_start(tmp_path, monkeypatch):
+    monkeypatch.setattr(mcp_local, "MESSAGE_LIMIT", 1 << 16)
+    problems: list[str] = []
+    spec = notes("notes", "--banner", env={"NOTES_BANNER": "x" * 70_000})
+    async with running(tmp_path, spec, problems=problems) as servers:
+        assert servers.tools == []
+    assert problems == [f"mcp server notes did not start: it wrote a line over {1 << 16} characters on its stdout "
+                        f"(its stderr is in {tmp_path / 'mcp.log'})"]
+
+
+async def test_a_byte_that_is_not_utf8_on_stdout_is_a_stray_line(tmp_path):
+    problems: list[str] = []
+    spec = LocalServerSpec("notes", ["sh", "-c", 'printf "\\377 hello\\n"; exec "$0" "$@"', sys.executable,
+                                     str(NOTES_SERVER)])
+    async with running(tmp_path, spec, problems=problems) as servers:
+        assert await servers.call("list_notes", "{}") == ("(no notes)", False)
+    assert problems == ["mcp server notes wrote something that is not JSON-RPC on its stdout ('\ufffd hello'); "
+                        "further such lines are not reported"]
+
+
+async def test_the_log_is_private_and_redacted(tmp_path):
+    log = tmp_path / "mcp.log"
+    problems: list[str] = []
+    spec = notes("notes", "--print-secret", "--extra-tools", env={"NOTES_SECRET": "tok-env-5e1f2a"})
+    async with running(tmp_path, spec, problems=problems, secrets=Secrets(["sess-9c8b7a6d"])) as servers:
+        assert stat.S_IMODE(log.stat().st_mode) == 0o600
+        assert await servers.call("shout", '{"text": "the key is sess-9c8b7a6d"}') == ("shouted", False)
+        await servers.call("read_note", '{"title": "sess-9c8b7a6d"}')  # the server logs the failure
+    text = log.read_text()
+    assert "[notes] the secret is [redacted]\n" in text  # its stderr
+    assert "[mcp sdk] ERROR mcp.client.stdio: Failed to parse" in text  # the SDK's record of its stdout line
+    assert "[notes] the key is [redacted]\n" in text and "no note titled '[redacted]'" in text
+    assert "tok-env-5e1f2a" not in text and "sess-9c8b7a6d" not in text
+    assert "[redacted]" in problems[0] and "tok-env-5e1f2a" not in "".join(problems)
+
+
 async def test_output_that_is_not_json_rpc_is_one_line_and_the_server_goes_on(tmp_path):
     problems: list[str] = []
     banner = "Ready \x1b[2J with token tok-3f9a8b7c6d"
@@ -306,9 +420,10 @@ async def test_stderr_goes_to_the_log_and_no_child_is_left(tmp_path, capfd):
 # -- streamable HTTP -----------------------------------------------------------------------
 
 
-@pytest.fixture
-def http_server(tmp_path) -> Callable[[], str]:
-    process = subprocess.Popen([sys.executable, str(NOTES_SERVER), "--http", "--extra-tools"],
+@contextmanager
+def serving_http(*flags: str) -> Iterator[str]:
+    """The notes server over streamable HTTP: its URL."""
+    process = subprocess.Popen([sys.executable, str(NOTES_SERVER), "--http", "--extra-tools", *flags],
                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         yield process.stdout.readline().strip()
@@ -316,6 +431,23 @@ def http_server(tmp_path) -> Callable[[], str]:
         process.terminate()
         process.wait(timeout=SAFETY)
         process.stdout.close()
+
+
+@pytest.fixture
+def http_server() -> Iterator[str]:
+    with serving_http() as url:
+        yield url
+
+
+@contextmanager
+def logger_level(name: str, level: int) -> Iterator[None]:
+    logger = logging.getLogger(name)
+    before = logger.level
+    logger.setLevel(level)
+    try:
+        yield
+    finally:
+        logger.setLevel(before)
 
 
 async def test_a_streamable_http_server_is_served_like_a_stdio_one(tmp_path, http_server):
@@ -338,3 +470,42 @@ async def test_an_http_server_that_is_not_there_is_left_out(tmp_path):
         assert servers.tools == []
     assert len(problems) == 1 and problems[0].startswith("mcp server web did not start: ")
     assert_printable(problems)
+
+
+async def test_an_http_response_over_the_limit_fails_its_call_only(tmp_path, monkeypatch):
+    monkeypatch.setattr(mcp_local, "MESSAGE_LIMIT", 1 << 18)
+    problems: list[str] = []
+    log = tmp_path / "mcp.log"
+    with serving_http() as url, logger_level("mcp", logging.DEBUG):
+        async with running(tmp_path, LocalServerSpec("web", url=url), problems=problems) as servers:
+            output, is_error = await servers.call("big", json.dumps({"n": 1 << 19}))  # a JSON answer
+            assert await servers.call("write_note", '{"title": "t", "text": "arg-6b1d"}') == ("saved 't'", False)
+            assert logging.getLogger("mcp").getEffectiveLevel() == logging.INFO  # while ours
+        assert logging.getLogger("mcp").level == logging.DEBUG  # given back
+    assert (json.loads(output), is_error) == ({"error": "the MCP server web refused the call: Failed to parse JSON "
+                                                         f"response: the response is over {1 << 18} bytes"}, True)
+    assert problems == []
+    assert "arg-6b1d" not in log.read_text()  # the SDK's DEBUG record of the request is not written
+
+
+async def test_a_compressed_http_response_is_refused_and_none_is_asked_for():
+    import gzip
+
+    import httpx2
+
+    class Body(httpx2.AsyncByteStream):  # as from the network: not read yet
+        async def __aiter__(self) -> AsyncIterator[bytes]:
+            yield gzip.compress(b"{}" * 1000)
+
+    def reply(request: httpx2.Request) -> httpx2.Response:
+        return httpx2.Response(200, headers={"content-encoding": "gzip", "content-type": "application/json"},
+                               stream=Body())
+
+    async def bound(response: httpx2.Response) -> None:
+        mcp_local._bound_response(response, 100)
+
+    async with mcp_local._http_client(100) as client:
+        assert client.headers["accept-encoding"] == "identity"
+    async with httpx2.AsyncClient(transport=httpx2.MockTransport(reply), event_hooks={"response": [bound]}) as client:
+        with pytest.raises(httpx2.StreamError, match=r"^the response is compressed \(gzip\); we asked for identity$"):
+            await client.get("http://127.0.0.1/mcp")
