@@ -415,11 +415,21 @@ class LocalServers:
                           "further such lines are not reported")
 
     async def _listen(self, server: _Server) -> None:
-        # A 2026-era server announces tool changes only on a stream the client opens.
+        # A 2026-era server announces tool changes only on a stream the client opens. The
+        # stream ends when the server does: a server that dies between calls is noticed here
+        # (a handshake-era one, at its next call).
+        import anyio
+
         with contextlib.suppress(Exception):
             async with server.client.listen(tools_list_changed=True) as subscription:
                 async for _ in subscription:
                     server.changed.set()
+        try:
+            with anyio.fail_after(self.call_timeout):
+                await server.client.list_tools()
+        except Exception as exc:  # noqa: BLE001 - only a closed connection means it is gone
+            if _closed(exc):
+                await self._lost(server, "its connection closed")
 
     async def _follow_changes(self, server: _Server) -> None:
         while True:

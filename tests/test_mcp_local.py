@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import re
+import signal
 import stat
 import subprocess
 import sys
@@ -246,6 +247,17 @@ async def test_a_server_that_crashes_is_reported_once_and_its_tools_withdrawn(tm
     assert problems == [f"mcp server notes stopped (its connection closed); its tools are withdrawn "
                         f"(its stderr is in {log})"]
     assert "[notes] notes server crashing on purpose" in log.read_text()
+
+
+async def test_a_server_killed_between_calls_is_noticed_when_its_stream_ends(tmp_path):
+    problems: list[str] = []
+    changes = Changes()
+    async with running(tmp_path, notes("notes"), problems=problems, on_tools_changed=changes) as servers:
+        os.kill(pids(tmp_path / "mcp.log", "notes")[0], signal.SIGKILL)  # no call is running
+        assert await changes.next() == [] and servers.tools == []
+        assert await servers.call("read_note", '{"title": "t"}') == (
+            json.dumps({"error": "the MCP server notes is not running"}), True)
+    assert len(problems) == 1 and problems[0].startswith("mcp server notes stopped (its connection closed)")
 
 
 async def test_a_lost_servers_names_are_not_given_to_another_servers_new_tools(tmp_path):
