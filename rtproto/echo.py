@@ -17,7 +17,7 @@ lockstep, ``mic`` being what the microphone captured during a frame and ``speake
 the loudspeaker played during that same frame. It wraps WebRTC's audio processing module
 (AEC3, high-pass filter, noise suppression) as the optional ``livekit`` package ships it
 (``pip install 'rtproto[aec]'``). The echo path's delay (up to about half a second) and
-its shape are found by AEC3 itself; :class:`rtproto.audio.Duplex` removes the device
+its shape are found by AEC3 itself; :class:`rtproto.duplex.Duplex` removes the device
 latencies PortAudio reports before the frames get here, so that what is left is the
 acoustic path.
 

@@ -369,8 +369,10 @@ def open_devices(opts: TalkOptions, console: Any) -> tuple[Any, Any]:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     if opts.echo == "aec":
-        duplex = audio.Duplex.open(echo.EchoCanceller(audio.SESSION_RATE), input_device=opts.input_device,
-                                   output_device=opts.output_device)
+        from .duplex import Duplex
+
+        duplex = Duplex.open(echo.EchoCanceller(audio.SESSION_RATE), input_device=opts.input_device,
+                             output_device=opts.output_device)
         console.info(echo.describe(opts.echo, f"{why}; device latency {duplex.lag_ms:g} ms"))
         return duplex, duplex
     if devices:

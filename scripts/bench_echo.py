@@ -336,7 +336,7 @@ def clocked_device(duplex: Any, mic: np.ndarray, stop: threading.Event, leaves: 
 async def output_latency(canceller: Any, answer: np.ndarray, mic: np.ndarray) -> list[float]:
     import msgspec
 
-    from rtproto.audio import Duplex
+    from rtproto.duplex import Duplex
     from rtproto.driver import Driver
     from rtproto.session import Session
     from rtproto.testing import serve_transcript

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from rtproto import codec
-from rtproto.audio import Duplex, _DelayLine
+from rtproto.duplex import Duplex, _DelayLine
 from rtproto.echo import AEC_MISSING, EchoCanceller, choose_mode, describe
 
 RATE = 24000

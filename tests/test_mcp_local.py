@@ -20,7 +20,7 @@ import pytest
 
 pytest.importorskip("mcp")
 
-from rtproto import mcp_local  # noqa: E402
+from rtproto import _mcp_io, mcp_local  # noqa: E402
 from rtproto.errors import UsageError  # noqa: E402
 from rtproto.mcp_local import (  # noqa: E402
     MISSING_SDK,
@@ -303,13 +303,13 @@ async def test_a_server_is_given_a_bounded_number_of_names_in_its_life(tmp_path,
 
 
 def test_long_stdout_lines_are_cut_as_they_come():
-    decoder = codecs.getincrementaldecoder(mcp_local._lines_codec(10))()
+    decoder = codecs.getincrementaldecoder(_mcp_io._lines_codec(10))()
     assert decoder.decode(b"short\nabcdefgh") == "short\nabcdefgh"
-    assert decoder.decode(b"ijklmnop") == "ij" + mcp_local._CUT + "\n"  # the rest of the line is dropped
+    assert decoder.decode(b"ijklmnop") == "ij" + _mcp_io._CUT + "\n"  # the rest of the line is dropped
     assert decoder.decode(b"qrstuvwxyz" * 1000) == ""
     assert decoder.decode(b"qrs\nnext \xff\xe2\x82") == "next \ufffd"  # a bad byte is replaced
     assert decoder.decode(b"\xac\n", final=True) == "€\n"
-    assert "\n".encode(mcp_local._lines_codec(10)) == b"\n"
+    assert "\n".encode(_mcp_io._lines_codec(10)) == b"\n"
 
 
 async def test_a_stdout_line_over_the_limit_stops_the_server(tmp_path, monkeypatch):
@@ -514,9 +514,9 @@ async def test_a_compressed_http_response_is_refused_and_none_is_asked_for():
                                stream=Body())
 
     async def bound(response: httpx2.Response) -> None:
-        mcp_local._bound_response(response, 100)
+        _mcp_io._bound_response(response, 100)
 
-    async with mcp_local._http_client(100) as client:
+    async with _mcp_io._http_client(100) as client:
         assert client.headers["accept-encoding"] == "identity"
     async with httpx2.AsyncClient(transport=httpx2.MockTransport(reply), event_hooks={"response": [bound]}) as client:
         with pytest.raises(httpx2.StreamError, match=r"^the response is compressed \(gzip\); we asked for identity$"):
