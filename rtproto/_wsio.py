@@ -428,8 +428,10 @@ class WebSocketIO(asyncio.BufferedProtocol):
         return data[end:]
 
     def _awaiting_answer(self) -> bool:
-        # A server side that has the client's request and has not answered it yet.
-        return bool(self._mask_in) and self._response_fed and self.protocol.handshake_exc is None
+        # A server side that has the client's request and has not answered it yet (not: one closing).
+        protocol = self.protocol
+        return (bool(self._mask_in) and self._response_fed and protocol.state is State.CONNECTING
+                and protocol.handshake_exc is None)
 
     def _split(self, data: bytes | bytearray) -> bool:
         """Cut ``data`` into frames: plain data frames go straight to ``_push``, all others to websockets.

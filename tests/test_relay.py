@@ -198,6 +198,36 @@ async def test_upstream_close_code_and_reason_reach_the_client(tmp_path):
     assert closed == {"type": "connection.closed", "code": 1011, "reason": "upstream broke down", "by": "server"}
 
 
+async def test_after_the_closing_handshake_the_relay_ends_tcp(monkeypatch):
+    # RFC 6455 7.1.1: the server closes TCP first. A relay that did not would leave every client
+    # waiting out a close timeout (10 s for websockets'); here the relay's own is made longer than
+    # the test's limit, so only a relay that ends TCP by itself passes.
+    monkeypatch.setattr("rtproto.relay.CLOSE_TIMEOUT", 10 * LIMIT)
+    from websockets.client import ClientProtocol
+    from websockets.frames import Close, Opcode
+    from websockets.uri import parse_uri
+
+    script = opening().close(1011, "upstream broke down")
+    async with asyncio.timeout(LIMIT), Upstream(script.build(), speed="max") as upstream, \
+            Relay(upstream=upstream.url) as relay:
+        client = ClientProtocol(parse_uri(relay.url + "?model=gpt-realtime"))
+        reader, writer = await asyncio.open_connection("127.0.0.1", relay.port)
+        client.send_request(client.connect())
+        writer.write(b"".join(client.data_to_send()))
+        closes = []
+        while not closes:
+            client.receive_data(await reader.read(65536))
+            for event in client.events_received():
+                if getattr(event, "opcode", None) is Opcode.TEXT:  # session.created: the script waits for this
+                    client.send_text(json.dumps({"type": "session.update", "session": {"type": "realtime"}}).encode())
+                elif getattr(event, "opcode", None) is Opcode.CLOSE:
+                    closes.append(event)
+            writer.write(b"".join(d for d in client.data_to_send() if d))  # the close reply, once it came
+        assert Close.parse(closes[0].data) == Close(1011, "upstream broke down")
+        assert await reader.read(65536) == b""  # the relay ended TCP
+        writer.close()
+
+
 @pytest.mark.parametrize(("code", "reason"), [(1000, "bye"), (4001, "app says stop")])
 async def test_client_close_code_and_reason_reach_upstream(code, reason):
     async with asyncio.timeout(LIMIT), Upstream(opening().build(), speed="max") as upstream, \
