@@ -492,7 +492,7 @@ _LINE_FACTS: dict[tuple[str, str], Callable[[dict[str, Any]], str | None]] = {
     ("local", "tools.changed"): lambda e: "the local tools changed",
     ("local", "approval.answer"): lambda e: (
         "the approval timed out (denied)" if e.get("by") == "timeout"
-        else f"user {'approved' if e.get('approve') else 'denied'} an mcp call"
+        else f"user {'approved' if e.get('approve') else 'denied'} a tool call"
     ),
 }
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import inspect
 import json
@@ -21,7 +22,9 @@ from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Awaitable, Callable, Protocol
 
 from . import codec, events
-from .actions import AskApproval, CallFunction, ClearPlayback, EndConversation, Send, TurnDone
+from .actions import (
+    ApprovalRequested, AskApproval, CallFunction, ClearPlayback, EndConversation, FunctionApproval, Send, TurnDone,
+)
 from .errors import AuthenticationError, ConnectionClosed, ServerRefused, TransportError
 from .resume import RESEED_BUDGET
 from .policy import TIMEOUT_REASON, ToolPolicy
@@ -436,7 +439,9 @@ class Driver:
                 case ClearPlayback(item_id=item_id, content_index=index):
                     await self._clear_playback(item_id, index)
                 case AskApproval(request=request):
-                    self._spawn(self._ask_approval(request))
+                    self._spawn(self._ask_approval(self._labelled(request)))
+                case ApprovalRequested(request=request):
+                    self.display.show(ApprovalRequested(self._labelled(request)))
                 case CallFunction(call_id=call_id, name=name, arguments=arguments):
                     self._spawn(self._call_function(call_id, name, arguments))
                 case EndConversation(message=message):
@@ -504,6 +509,13 @@ class Driver:
             return
         self._record({"type": "function.result", "call_id": call_id, "output": output, "is_error": is_error})
         await self.apply(self.session.function_result(call_id, output, is_error=is_error, now_ms=self.now_ms()))
+
+    def _labelled(self, request: Any) -> Any:
+        # A question about a local MCP server's tool names the server, as an MCP request does.
+        tool = self.tools.get(request.name) if isinstance(request, FunctionApproval) else None
+        if tool is None or tool.server_label is None:
+            return request
+        return dataclasses.replace(request, server_label=tool.server_label)
 
     def _lapsed(self, lapsed: bool, what: str, name: str) -> bool:
         # An answer to a question of a connection that was lost since: it can no longer be sent.

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import functools
 import importlib
 import inspect
@@ -458,18 +457,6 @@ class SessionTools:
             runners[tool.function_name] = Tool(run, server_label=tool.label, server_tool=tool.name)
         return runners
 
-    def labelled(self, approver: Any) -> Any:
-        """``approver``, asked about a local MCP tool's call with its server's label shown."""
-        from .actions import FunctionApproval
-
-        async def ask(request: Any, timeout: float | None) -> tuple[bool, str | None]:
-            tool = self.driver.tools.get(request.name) if isinstance(request, FunctionApproval) else None
-            if tool is not None and tool.server_label is not None:
-                request = dataclasses.replace(request, server_label=tool.server_label)
-            return await approver(request, timeout)
-
-        return ask if approver is not None else None
-
     async def tools_changed(self, _tools: Any = None) -> None:
         """A local server's tool list changed: the driver takes the new tools (once there is one)."""
         if self.driver is None:
@@ -551,8 +538,7 @@ async def _converse(opts: TalkOptions, tools: SessionTools, *, url: str, api_key
                         connect(url, api_key=api_key, recorder=_recorder(writer),
                                 ping_interval=opts.keepalive, ping_timeout=opts.keepalive))
 
-                driver = Driver(await open_connection(), core, sink, console, source=source,
-                                approver=tools.labelled(approver),
+                driver = Driver(await open_connection(), core, sink, console, source=source, approver=approver,
                                 tools=tools.runners(), recorder=writer,
                                 approval_timeout=opts.approval_timeout,
                                 headphones=opts.headphones or opts.echo in ("aec", "off")

@@ -106,6 +106,7 @@ async def test_a_destructive_tool_is_asked_and_runs_only_after_a_yes(tmp_path, n
     script = one_call("write_note", {"title": "todo", "text": "call mum"})
     async with serve_transcript(script.script, speed="max", strict=True) as server:
         async with running(*cli_args(server.url), cwd=tmp_path) as cli:
+            await cli.expect('? approval requested: notes.write_note({"title": "todo", "text": "call mum"})')
             await cli.expect('approve notes.write_note({"title": "todo", "text": "call mum"})? [y/N]')
             cli.write(answer)
             await cli.expect("assistant ▸ Done.")

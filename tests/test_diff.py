@@ -406,8 +406,8 @@ def test_approval_answers_are_compared(tmp_path):
     report = diff(approval(tmp_path, True), approval(tmp_path, False))
     turn = report.turns[1]
     assert turn.label_a == "turn 1 (text)"
-    assert turn.facts_only_a == ["client approved an mcp call", "user approved an mcp call"]
-    assert turn.facts_only_b == ["client denied an mcp call", "user denied an mcp call"]
+    assert turn.facts_only_a == ["client approved an mcp call", "user approved a tool call"]
+    assert turn.facts_only_b == ["client denied an mcp call", "user denied a tool call"]
     facts = turn_facts(segment(normalize(read_transcript(approval(tmp_path, True))))[1])
     assert "approval requested: mcp wiki/search" in facts
     assert "response 1 created by client response.create" in facts
