@@ -181,6 +181,7 @@ class Session:
         self._format: Any = None  # the session's output audio format (None: PCM16 at 24 kHz)
         self._config: Any = None  # the session configuration last sent (re-sent on a new connection)
         self._reseeded: collections.Counter[str] = collections.Counter()  # user texts resume() sent again
+        self._unconfirmed: collections.Counter[str] = collections.Counter()  # typed texts the server has not echoed
         self.expired = False  # the server said the session hit its maximum duration
         self.expires_at: int | None = None  # when the server will end the session (epoch seconds)
         self._usage = TokenUsage()
@@ -337,6 +338,7 @@ class Session:
             raise LocalProtocolError(f"text must be a string, got {type(text).__name__}")
         item = UserMessage(content=[UserContent(type="input_text", text=text)])
         out: list[Output] = [self._emit(ConversationItemCreate(item=item), now_ms)]
+        self._unconfirmed[text] += 1
         self._followup = True
         return out + self._flush(now_ms)
 
@@ -344,14 +346,18 @@ class Session:
         """A new connection replaced a lost one: the resume plan (:mod:`rtproto.resume`).
 
         Sends the session configuration last sent, the conversation so far re-seeded
-        within ``budget`` characters, and a ``response.create`` when a turn was left
-        unanswered. What lived only on the old connection is forgotten: the response
+        within ``budget`` characters, the typed lines the old server never echoed,
+        and a ``response.create`` when a turn was left unanswered. What lived only on the old connection is forgotten: the response
         slot, pending approvals and function calls (their answers can no longer be
         sent), audio parts, and items (they come back with new ids).
         """
         unanswered = self._followup or self._slot.state in (SlotState.REQUESTED, SlotState.ACTIVE)
         transcripts = {item_id: t.text for item_id, t in self._texts.items() if t.done}
-        items = reseed(self.items, transcripts, budget)
+        # Lines typed whose item the old server never echoed are sent again, last (they still
+        # count as unconfirmed until the new server echoes them).
+        unconfirmed = [UserMessage(content=[UserContent(type="input_text", text=text)])
+                       for text in self._unconfirmed.elements()]
+        items = reseed(self.items, transcripts, budget) + unconfirmed
         self._forget_connection()
         out: list[Output] = []
         if self._config is not None:
@@ -568,6 +574,8 @@ class Session:
         if not texts or item_id is None or not self._first("typed", item_id):
             return []
         text = "".join(texts)
+        if self._unconfirmed[text]:
+            self._unconfirmed[text] -= 1
         if self._reseeded[text]:  # a turn carried over by resume(): it was shown when it was said
             self._reseeded[text] -= 1
             return []
@@ -721,6 +729,8 @@ class Session:
         if response_id in self._responses:
             return self._violation(f"response.created for {response_id!r} a second time", event.type)
         ours = self._slot.state is SlotState.REQUESTED or self._slot.adopting
+        if self._slot.state is SlotState.REQUESTED:
+            self._unconfirmed.clear()  # our response.create followed the typed items: the server has them
         problem = self._slot.problem(Happening.CREATED, response_id)
         out = self._violation(problem, event.type) if problem else []  # strict mode raises here
         self._slot.server(Happening.CREATED, response_id)

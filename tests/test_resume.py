@@ -159,3 +159,40 @@ def test_turns_carried_over_are_not_shown_again_but_new_ones_are():
     again = session.receive(item_done(user_text("n1", "Weather in Oslo?")))  # the new session lists the re-seeded turn
     new = session.receive(item_done(user_text("n2", "Weather in Oslo?")))  # the user asks the same again
     assert [type(o).__name__ for o in again] == [] and [type(o).__name__ for o in new] == ["TranscriptDone"]
+
+
+def test_a_line_typed_just_before_the_loss_is_sent_again_once():
+    # The item went out, the server never echoed it (the connection dropped first): without it the
+    # resumed turn would be answered with no question.
+    session, _ = conversation()
+    session.send_text("Is it windy?")
+    plan = session.resume()
+    assert user_texts(plan)[-1] == "Is it windy?" and user_texts(plan).count("Is it windy?") == 1
+    assert [o.event.type for o in plan if isinstance(o, Send)][-1] == "response.create"
+    # Lost again before the new server echoed it: sent again; once echoed, it is an ordinary item.
+    assert user_texts(session.resume()).count("Is it windy?") == 1
+    session.receive(item_done(user_text("u9", "Is it windy?")))
+    assert user_texts(session.resume()).count("Is it windy?") == 1
+
+
+def user_texts(outputs):
+    return [item.content[0].text for item in sent_items(outputs) if getattr(item, "role", None) == "user"]
+
+
+def test_an_echoed_line_is_reseeded_as_an_item_not_twice():
+    session = Session()
+    session.start(events.RealtimeSession(type="realtime"))
+    session.send_text("Hello?")
+    session.receive(item_done(user_text("u1", "Hello?")))
+    plan = session.resume()
+    assert user_texts(plan) == ["Hello?"]
+
+
+def test_a_line_whose_response_started_counts_as_received():
+    # The server answers our response.create only after the item sent before it: that line arrived,
+    # even if its item was never echoed, and is not sent again.
+    session = Session()
+    session.start(events.RealtimeSession(type="realtime"))
+    session.send_text("Hello?")
+    session.receive(server("response.created", response={"id": "resp_1", "status": "in_progress", "output": []}))
+    assert user_texts(session.resume()) == []
