@@ -10,6 +10,7 @@ transcript. Nothing here knows a protocol rule.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import dataclasses
 import functools
@@ -31,6 +32,8 @@ from .policy import TIMEOUT_REASON, ToolPolicy
 from .session import Session
 
 logger = logging.getLogger("rtproto.driver")
+
+HELD_AUDIO_MS = 5000  # microphone audio kept while reconnecting, and sent once resumed
 
 class Approver(Protocol):
     """Puts an approval request to a person: ``(approve, reason)``; raises :class:`TimeoutError`
@@ -409,11 +412,18 @@ class Driver:
     # -- outbound ------------------------------------------------------------
 
     async def _microphone_loop(self) -> None:
+        # What the microphone captures while the connection is down is held (the newest
+        # HELD_AUDIO_MS of it) and sent, in order, once the conversation is resumed.
+        held: collections.deque[Any] = collections.deque(maxlen=max(1, HELD_AUDIO_MS // 20))
         async for chunk in self.source.chunks():
             if not self.headphones:
                 self.source.muted = self.sink.is_playing  # half-duplex echo guard
-            append = events.InputAudioBufferAppend(audio=codec.pcm16_to_b64(chunk))
-            await self._send(events.encode(append))
+            held.append(chunk)
+            while held and self._online.is_set():
+                append = events.InputAudioBufferAppend(audio=codec.pcm16_to_b64(held[0]))
+                if not await self._send(events.encode(append)):
+                    break  # the connection is going: keep it for the next one
+                held.popleft()
 
     async def _text_loop(self, lines: AsyncIterator[str]) -> None:
         async for line in lines:
@@ -452,11 +462,12 @@ class Driver:
                 case _:
                     self.display.show(output)
 
-    async def _send(self, frame: bytes) -> None:
+    async def _send(self, frame: bytes) -> bool:
         try:
             await self.conn.send(frame)
         except ConnectionClosed:
-            pass  # the peer closed: the receive loop reports how (a normal close is no error)
+            return False  # the peer closed: the receive loop reports how (a normal close is no error)
+        return True
 
     async def _clear_playback(self, item_id: str, index: int) -> None:
         played = self.sink.clear().get((item_id, index), 0)

@@ -211,3 +211,27 @@ async def test_a_silent_connection_is_detected_by_keepalive_and_resumed(tmp_path
             cli.close_stdin()
             assert await cli.wait() == 0, cli.screen()
     assert len(server.connections) == 2 and [f.kind for f in server.connections[0].fired] == ["silence"]
+
+
+async def test_microphone_audio_captured_while_reconnecting_is_sent_once_resumed(tmp_path: Path) -> None:
+    # The first connection is closed 200 ms into the user's speech; what the microphone captures
+    # until the new connection is up is held and sent there, so the server hears every sample once.
+    import numpy as np
+
+    from cli_harness import RATE, Conversation, appended_pcm, speech_like
+    from rtproto import codec
+    from rtproto.testing import Fault, after_client, serve_with_faults
+
+    speech = speech_like(1.5)
+    codec.write_wav(tmp_path / "speech.wav", speech, RATE)
+    script = Conversation().session().close(1000, after_ms=4000)  # the second connection: open long enough
+    faults = [[Fault.close(1011, "restarting", when=after_client("input_audio_buffer.append", 10))], []]
+    async with serve_with_faults(script.script, faults_per_connection=faults) as server:
+        code, out, err = await run_cli("--url", server.url, "--input", "speech.wav", "--output", "a.wav",
+                                       cwd=tmp_path)
+        assert code == 0, out + err
+    assert "[resumed with 0 items]" in out
+    first, second = (appended_pcm(connection.session.received) for connection in server.connections)
+    heard = np.concatenate([first, second])
+    assert len(first) >= 10 * RATE // 50 and len(second) > len(speech) - len(first)
+    assert np.array_equal(heard[:len(speech)], speech)  # no sample lost in the gap, none twice
