@@ -165,6 +165,7 @@ class Driver:
         self._cleared: set[tuple[str, int]] = set()
         self._decoders: dict[tuple[str, int], tuple[codec.WireFormat, codec.Resampler | None] | None] = {}
         self._attempts = 0  # reconnection attempts since a response last completed
+        self._connection = 0  # which connection the conversation is on (its questions and calls belong to it)
         self._moving: asyncio.Future[None] | None = None  # a planned move to a new session, under way
         self._deadline_changed = asyncio.Event()  # for the timer: the core's deadline may have moved
         self._progress = asyncio.Event()  # for waiters on the core's state: outputs were applied
@@ -290,6 +291,7 @@ class Driver:
     async def _carry_over(self, how: dict[str, Any]) -> None:
         # The new connection is up: record it (replay resumes at this line), send the resume plan.
         self._record({"type": "connection.resumed", "budget": RESEED_BUDGET, **how})
+        self._connection += 1
         await self.apply(self.session.resume(self.now_ms(), RESEED_BUDGET))
         self._online.set()
 
@@ -477,21 +479,23 @@ class Driver:
         await self.apply(self.session.playback_cleared(item_id, index, played_ms, now_ms=self.now_ms()))
 
     async def _ask_approval(self, request: Any) -> None:
-        line = {"type": "approval.answer", "approval_request_id": request.id}
+        asked_on = self._connection
         try:
             if self.approver is None:
                 raise TimeoutError
-            approve, reason = await self.approver(request, self.approval_timeout)
+            answer: tuple[bool, str | None] | None = await self.approver(request, self.approval_timeout)
         except TimeoutError:
-            if self._lapsed(request.id not in self.session.pending_approvals, "approval request", request.id):
-                return
+            answer = None
+        if self._lapsed(asked_on, request.id, self.session.pending_approvals, "approval request"):
+            return
+        line = {"type": "approval.answer", "approval_request_id": request.id}
+        if answer is None:
             # Nobody answered in time: the core denies it as answered by "timeout"; the line
             # keeps approve/reason so readers that predate "by" still see a denial.
             self._record(line | {"approve": False, "reason": TIMEOUT_REASON, "by": "timeout"})
             await self.apply(self.session.approval_timed_out(request.id, now_ms=self.now_ms()))
         else:
-            if self._lapsed(request.id not in self.session.pending_approvals, "approval request", request.id):
-                return
+            approve, reason = answer
             self._record(line | {"approve": approve, "reason": reason})
             await self.apply(self.session.answer_approval(request.id, approve, reason, now_ms=self.now_ms()))
 
@@ -508,6 +512,7 @@ class Driver:
         await self.apply(outputs)
 
     async def _call_function(self, call_id: str, name: str, arguments: str) -> None:
+        called_on = self._connection
         tool = self.tools.get(name)
         if tool is not None and tool.server_label is not None:
             self._record({"type": "tool.call", "call_id": call_id, "name": name, "server_label": tool.server_label,
@@ -516,7 +521,7 @@ class Driver:
             output, is_error = json.dumps({"error": f"function tool {name!r} is no longer available"}), True
         else:
             output, is_error = await tool.run(arguments)
-        if self._lapsed(call_id not in self.session.pending_calls, "function call", call_id):
+        if self._lapsed(called_on, call_id, self.session.pending_calls, "function call"):
             return
         self._record({"type": "function.result", "call_id": call_id, "output": output, "is_error": is_error})
         await self.apply(self.session.function_result(call_id, output, is_error=is_error, now_ms=self.now_ms()))
@@ -528,10 +533,12 @@ class Driver:
             return request
         return dataclasses.replace(request, server_label=tool.server_label)
 
-    def _lapsed(self, lapsed: bool, what: str, name: str) -> bool:
-        # An answer to a question of a connection that was lost since: it can no longer be sent.
+    def _lapsed(self, asked_on: int, key: str, pending: Any, what: str) -> bool:
+        # An answer to a question of a connection that was lost since: it can no longer be sent,
+        # not even to a question of the new connection that happens to have the same id.
+        lapsed = asked_on != self._connection or key not in pending
         if lapsed:
-            self.display.warn(f"the {what} {name} lapsed with its connection; its answer was not sent")
+            self.display.warn(f"the {what} {key} lapsed with its connection; its answer was not sent")
         return lapsed
 
     def _spawn(self, coro: Awaitable[None]) -> None:

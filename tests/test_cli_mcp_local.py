@@ -242,3 +242,24 @@ async def test_without_the_mcp_extra_it_is_one_line_before_anything_starts(tmp_p
     assert code == 1
     assert err == "error: --mcp-local needs the mcp extra: pip install 'rtproto[mcp]'\n"
     assert "connecting" not in out
+
+
+async def test_an_answer_to_a_question_of_a_lost_connection_never_answers_the_new_ones(tmp_path, notes):
+    # The connection drops while "approve notes.write_note(...)?" is on screen; the new connection's
+    # server asks again with the same call_id. The "y" typed for the question on screen is for the
+    # lapsed one: the new question is answered only by its own timeout, and nothing is written.
+    from rtproto.testing import Fault, after_server, serve_with_faults
+
+    script = one_call("write_note", {"title": "todo", "text": "x"})
+    faults = [[Fault.abort(when=after_server("response.done"))], []]
+    async with serve_with_faults(script.script, faults_per_connection=faults, speed="max") as server:
+        async with running(*cli_args(server.url, "--approval-timeout", "1"), cwd=tmp_path) as cli:
+            await cli.expect("[resumed with 0 items]")
+            cli.write("y")
+            await cli.expect("assistant ▸ Done.")
+            cli.close_stdin()
+            assert await cli.wait() == 0, cli.screen()
+    assert "warning: the approval request call_1 lapsed with its connection; its answer was not sent" in cli.stdout
+    assert "todo" not in json.loads(notes.read_text())
+    [output] = outputs(server.connections[1].session.received)
+    assert json.loads(output["output"]) == {"error": "not run: the call was denied (timed out)"}
