@@ -223,6 +223,7 @@ class WebSocketIO(asyncio.BufferedProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.protocol.receive_eof()  # idempotent; the state is now CLOSED
+        self._drop_partial()  # a message torn by the loss never completes: its buffer goes now
         for timer in (self._ping_timer, self._close_timer):
             if timer is not None:
                 timer.cancel()
@@ -279,11 +280,6 @@ class WebSocketIO(asyncio.BufferedProtocol):
     def reading_stopped(self) -> int:
         """Why reading is stopped: a mask of ``QUEUE_FULL``, ``HANDSHAKE`` and ``PEER_BUSY``; 0 while reading."""
         return self._stopped_by
-
-    @property
-    def _reading_paused(self) -> bool:
-        # The name tests/test_transport.py reads: reading stopped for a full queue.
-        return bool(self._stopped_by & QUEUE_FULL)
 
     def start_reading(self, reason: int) -> None:
         """Drop ``reason`` to stop reading; reading resumes once no reason is left."""
@@ -501,6 +497,13 @@ class WebSocketIO(asyncio.BufferedProtocol):
         frame = bytearray(end - pos)
         frame[: len(data) - pos] = memoryview(data)[pos:]
         self._unparsed, self._direct, self._filled = bytearray(), memoryview(frame), len(data) - pos
+
+    def partial_bytes(self) -> int:
+        """Bytes of a frame read so far and not yet whole (a long message's, read straight into place, too)."""
+        return self._filled if self._direct is not None else len(self._unparsed)
+
+    def _drop_partial(self) -> None:
+        self._direct, self._unparsed = None, bytearray()
 
     def _take_direct(self) -> bytearray:
         direct, self._direct = self._direct, None

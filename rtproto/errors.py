@@ -77,6 +77,9 @@ class ServerRefused(TransportError):
 ClosedBy = Literal["server", "client", "network"]
 
 
+NORMAL_CLOSE_CODES = (1000, 1001)  # a clean close: the end, or an endpoint going away
+
+
 class ConnectionClosed(TransportError):
     """The connection ended: who ended it, how, and why.
 
@@ -103,7 +106,7 @@ class ConnectionClosed(TransportError):
     @property
     def normal(self) -> bool:
         """True for a clean close (1000, or 1001 going away)."""
-        return self.code in (1000, 1001)
+        return self.code in NORMAL_CLOSE_CODES
 
     def _sentence(self) -> str:
         code = "no status code" if self.code is None else f"code {self.code}"

@@ -425,7 +425,9 @@ class LocalServers:
                 await self._lost(server, "its connection closed")
 
     async def _follow_changes(self, server: _Server) -> None:
-        while True:
+        # Only while it runs: a change announced after it was lost would otherwise be waited
+        # for and not followed, over and over, without ever yielding.
+        while server.state is ServerState.RUNNING:
             await server.changed.wait()
             await self._follow_change(server)
 

@@ -58,6 +58,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import hmac
 import ipaddress
 import itertools
@@ -94,6 +95,7 @@ _ABNORMAL, _NO_STATUS, _GOING_AWAY = 1006, 1005, 1001
 #: The subprotocols a browser offers (it cannot set headers): its key, and the beta API's flag.
 KEY_SUBPROTOCOL, BETA_SUBPROTOCOL, REALTIME_SUBPROTOCOL = "openai-insecure-api-key.", "openai-beta.realtime-v1", "realtime"
 OPEN_TIMEOUT = 10.0  # seconds a client's opening handshake (and the upstream's) may take
+SESSIONS_KEPT = 1000  # the newest sessions Relay.sessions keeps (a relay may run for months)
 CLOSE_TIMEOUT = 10.0  # seconds a closing handshake may take before TCP is dropped
 PING_INTERVAL = PING_TIMEOUT = 20.0  # seconds, both ways (websockets' defaults)
 _DONE = b'"response.done"'
@@ -267,10 +269,6 @@ class _End(WebSocketIO):
             if buffered > marks[self.side]:
                 marks[self.side] = buffered
 
-    def partial_bytes(self) -> int:
-        """Bytes of a frame read so far and not yet whole."""
-        return len(self._unparsed)
-
     # -- backpressure: a full write buffer stops the other side's reads -------------
 
     def pause_writing(self) -> None:
@@ -343,7 +341,7 @@ class Relay(Listening):
         self.host, self.upstream, self.record_dir = host, upstream, record_dir
         self.max_frame, self.write_limit = max_frame, write_limit
         self.secrets = Secrets([api_key, token])
-        self.sessions: list[RelayedSession] = []
+        self.sessions: collections.deque[RelayedSession] = collections.deque(maxlen=SESSIONS_KEPT)
         self._port, self._api_key, self._token = port, api_key, token
         self._on_session = on_session
         self._numbers = itertools.count(1)
@@ -488,6 +486,7 @@ class Relay(Listening):
             writer.local({"type": CONNECTION_CLOSED, "code": session.close_code,
                           "reason": session.close_reason, "by": session.closed_by})
             writer.close()
+        session._ends.clear()  # its connections' buffers and protocols go with them
         session.done.set()
         if self._on_session is not None:
             self._on_session(session)

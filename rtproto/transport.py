@@ -64,7 +64,7 @@ from websockets.protocol import State
 
 from rtproto import __version__
 from rtproto._wsio import OpenTimeout, ProxyFailure, WebSocketIO, open_websocket
-from rtproto.errors import AuthenticationError, ConnectionClosed, TransportError
+from rtproto.errors import NORMAL_CLOSE_CODES, AuthenticationError, ConnectionClosed, TransportError
 
 __all__ = [
     "DEFAULT_MAX_SIZE",
@@ -87,7 +87,6 @@ Recorder = Callable[[str, bytes], None]
 DEFAULT_BASE_URL = "wss://api.openai.com/v1"
 #: The default bound of an incoming message (bytes): longer ones fail the connection with 1009.
 DEFAULT_MAX_SIZE = 64 * 1024 * 1024
-_OK_CLOSE = (1000, 1001)
 _APIS = ("ga", "beta")
 # Query parameters that may appear in error messages; anything else (an Azure
 # ``api-key``, a signed token) is left out.
@@ -616,7 +615,7 @@ def _closed_error(io: WebSocketIO) -> ConnectionClosed:
     if rcvd is None and sent is None:
         return ConnectionClosed(1006, "connection lost", by="network")
     ours = rcvd is None or protocol.close_rcvd_then_sent is False
-    if not ours and sent is not None and rcvd.code in _OK_CLOSE and sent.code not in _OK_CLOSE:
+    if not ours and sent is not None and rcvd.code in NORMAL_CLOSE_CODES and sent.code not in NORMAL_CLOSE_CODES:
         ours = True  # we failed the connection (e.g. 1002) although the server said goodbye
     if not ours:
         return ConnectionClosed(int(rcvd.code), rcvd.reason, by="server")

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from websockets.asyncio.server import serve
 
 from rtproto import __version__
-from rtproto._wsio import RECV_HIGH_WATER
+from rtproto._wsio import QUEUE_FULL, RECV_HIGH_WATER
 from rtproto.errors import AuthenticationError, ConnectionClosed, ProtocolError, TransportError
 from rtproto.transport import (
     Connection,
@@ -921,11 +921,11 @@ async def test_deliver_drains_a_paused_backlog_and_reading_resumes():
     async with asyncio.timeout(LIMIT):
         async with local_server(handler) as url:
             async with connect(url) as conn:
-                await until(lambda: conn._io._reading_paused)  # the backlog stopped socket reads
+                await until(lambda: conn._io.reading_stopped & QUEUE_FULL)  # the backlog stopped socket reads
                 assert len(conn._io.frames) > RECV_HIGH_WATER
                 await conn.send("go")
                 await conn.deliver(got.append)
-                assert not conn._io._reading_paused
+                assert not conn._io.reading_stopped & QUEUE_FULL
     assert got == [f.encode() for f in frames]
     assert conn.stats.frames_received == len(frames)
 
