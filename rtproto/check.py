@@ -254,13 +254,21 @@ def _rejection(line: Line, sent: dict[str, tuple[int, str]]) -> Finding:
 # Pass 2: protocol misuse, through the session state machine
 
 
+# Local lines that change what the client may do next: the client re-sent what resume() sends
+# (with the recorded budget), or its function tools and policy changed.
+_STATE_LINES = ("connection.resumed", "tools.changed")
+
+
 def _misuse(api: str, lines: Iterator[Line], scan: _Scan) -> list[Finding]:
     replay = _Replay(Session(policy=scan.policy, function_tools=scan.functions))
     translation = TranslationState()
     findings: list[Finding] = []
     for line in lines:
-        if line.dir == "local" and line.type == "connection.resumed":  # the client re-sent what resume() sends
-            replay.followups += _creates(replay.session.resume(line.t))
+        if line.dir == "local" and line.type in _STATE_LINES:
+            try:
+                replay.followups += _creates(replay.session.local(line.event, line.t))
+            except LocalProtocolError as exc:
+                findings.append(Finding(line.lineno, "error", "bad-local-line", str(exc), exc.path, line.type))
             continue
         ga = _ga_event(api, line, _decode_line(line, api), translation)
         if ga is not None:

@@ -218,6 +218,8 @@ async def test_tools_list_changed_updates_the_session(tmp_path, notes):
     assert "greet" in changed["function_tools"] and "greet" in changed["policy"]["allow"]
     code, out, err = await run_cli("replay", "rec.jsonl", cwd=tmp_path)  # the change is replayed, too
     assert code == 0 and "I am greet" in out, out + err
+    code, out, err = await run_cli("check", "rec.jsonl", cwd=tmp_path)  # and check follows it
+    assert code == 0, out + err
 
 
 async def test_the_recording_replays_and_checks_clean(tmp_path, notes):
