@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Awaitable, Callable, Protocol
 
 from . import codec, events
+from .audio import SESSION_RATE
 from .actions import (
     ApprovalRequested, AskApproval, CallFunction, ClearPlayback, EndConversation, FunctionApproval, Send, TurnDone,
 )
@@ -167,7 +168,8 @@ class Driver:
         self._attempts = 0  # reconnection attempts since a response last completed
         self._connection = 0  # which connection the conversation is on (its questions and calls belong to it)
         self._moving: asyncio.Future[None] | None = None  # a planned move to a new session, under way
-        self._deadline_changed = asyncio.Event()  # for the timer: the core's deadline may have moved
+        self._deadline_changed = asyncio.Event()  # for the timer: the core's deadline moved
+        self._deadline: float | None = None  # the deadline the timer was last told of
         self._progress = asyncio.Event()  # for waiters on the core's state: outputs were applied
         self._background: set[asyncio.Task] = set()
         self._failed: asyncio.Future[None] | None = None  # set by run()
@@ -416,16 +418,20 @@ class Driver:
     async def _microphone_loop(self) -> None:
         # What the microphone captures while the connection is down is held (the newest
         # HELD_AUDIO_MS of it) and sent, in order, once the conversation is resumed.
-        held: collections.deque[Any] = collections.deque(maxlen=max(1, HELD_AUDIO_MS // 20))
+        held: collections.deque[Any] = collections.deque()
+        held_samples, limit = 0, codec.ms_to_samples(HELD_AUDIO_MS, SESSION_RATE)
         async for chunk in self.source.chunks():
             if not self.headphones:
                 self.source.muted = self.sink.is_playing  # half-duplex echo guard
             held.append(chunk)
+            held_samples += len(chunk)
+            while held_samples > limit and len(held) > 1:  # the newest HELD_AUDIO_MS only
+                held_samples -= len(held.popleft())
             while held and self._online.is_set():
                 append = events.InputAudioBufferAppend(audio=codec.pcm16_to_b64(held[0]))
                 if not await self._send(events.encode(append)):
                     break  # the connection is going: keep it for the next one
-                held.popleft()
+                held_samples -= len(held.popleft())
 
     async def _text_loop(self, lines: AsyncIterator[str]) -> None:
         async for line in lines:
@@ -442,7 +448,10 @@ class Driver:
 
     async def apply(self, outputs: list[Any]) -> None:
         """Perform the core's actions in order; show its notices."""
-        self._deadline_changed.set()
+        deadline = self.session.deadline_ms
+        if deadline != self._deadline:  # the timer wakes only when there is something new to time
+            self._deadline = deadline
+            self._deadline_changed.set()
         self._progress.set()
         for output in outputs:
             match output:

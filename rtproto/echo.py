@@ -129,7 +129,7 @@ class EchoCanceller:
         return out
 
     def _frame(self, pcm: np.ndarray) -> Any:
-        return self._rtc.AudioFrame(bytearray(pcm.tobytes()), self.rate, 1, self.frame)
+        return self._rtc.AudioFrame(bytearray(pcm), self.rate, 1, self.frame)  # one copy: the frame is written in place
 
     def _check(self, mic: np.ndarray, speaker: np.ndarray) -> None:
         for name, pcm in (("mic", mic), ("speaker", speaker)):

@@ -138,9 +138,7 @@ def options_from(config: dict[str, Any], flags: dict[str, Any]) -> TalkOptions:
         else:
             raise UsageError(f"config: unknown key {key!r}")
     for name, value in flags.items():
-        if name in ("mcp", "mcp_local"):
-            getattr(opts, name).extend(value)
-        elif name in ("allow", "ask", "functions"):
+        if name in ("mcp", "mcp_local", "allow", "ask", "functions"):  # lists: the flags add to the config's
             getattr(opts, name).extend(value)
         elif value is not None:  # a flag that was not given is None
             setattr(opts, name, value)
