@@ -309,24 +309,32 @@ def _bytes_line(t: float, direction: bytes, data: bytes, secrets: Secrets) -> by
         return _raw_line(t, direction, data.decode("utf-8", "backslashreplace"), secrets)
     if not _is_event(event):
         return _raw_line(t, direction, data.decode("utf-8", "backslashreplace"), secrets)
-    if b"\n" in data or b"\r" in data or _must_rewrite(event, data, secrets):
-        return _dict_line(t, direction, event, secrets)
+    if _must_rewrite(event, data, secrets):
+        return _event_line(t, direction, secrets.value(event), secrets)
+    if b"\n" in data or b"\r" in data:  # a line break inside the frame: re-encoded on one line
+        return _event_line(t, direction, event, secrets)
     return b'{"t":%r,"dir":"%s","event":%s}\n' % (t, direction, data)
 
 
 def _must_rewrite(event: dict[str, Any], data: bytes, secrets: Secrets) -> bool:
-    # Whether the frame holds anything to redact. Known values are looked for in
-    # the bytes (a few substring scans); only a frame with escapes needs the walk.
-    if needs_redaction(event):
+    # Whether the frame holds anything to redact, walking it at most once. Known values are
+    # looked for in the bytes (a few substring scans); only a frame with escapes needs them walked.
+    if secrets and secrets.mentioned_in(data):
         return True
-    if not secrets:
-        return False
-    return secrets.mentioned_in(data) or (b"\\" in data and secrets.needs(event))
+    return secrets.needs(event) if secrets and b"\\" in data else needs_redaction(event)
 
 
 def _dict_line(t: float, direction: bytes, event: Mapping[str, Any], secrets: Secrets) -> bytes:
     try:
         clean = event if isinstance(event, dict) and not secrets.needs(event) else secrets.value(event)
+    except (TypeError, ValueError) as exc:
+        return _raw_line(t, direction, f"<unrecordable frame: {type(exc).__name__}: {exc}>", secrets)
+    return _event_line(t, direction, clean, secrets)
+
+
+def _event_line(t: float, direction: bytes, clean: Any, secrets: Secrets) -> bytes:
+    # ``clean``: already redacted.
+    try:
         if not _is_event(clean):
             return _raw_line(t, direction, orjson.dumps(clean).decode(), secrets)
         line = {"t": t, "dir": direction.decode(), "event": clean}
