@@ -55,7 +55,9 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from rtproto.server import RealtimeServer, SendStep, ServedSession, decode_client_frame, sendable_close_code
+from rtproto.server import (
+    MAX_REASON_BYTES, RealtimeServer, SendStep, ServedSession, decode_client_frame, sendable_close_code,
+)
 from rtproto.transcript import Transcript
 
 __all__ = [
@@ -76,7 +78,6 @@ log = logging.getLogger("rtproto.faults")
 MAX_FRAME_BYTES = 1 << 30
 #: The most pieces :meth:`Fault.fragmented` cuts a frame into.
 MAX_PIECES = 64
-_MAX_REASON_BYTES = 123
 _ERROR_EVENT_ID = "event_fault_error"
 EXPIRED = "Your session hit the maximum duration of 60 minutes."
 
@@ -151,8 +152,8 @@ class Fault:
         """Close with ``code`` and ``reason`` (use :meth:`abort` for 1006)."""
         if type(code) is not int or code in (1005, 1006) or not sendable_close_code(code):
             raise ValueError(f"cannot send close code {code!r}; Fault.abort() drops the connection (1006)")
-        if len(reason.encode()) > _MAX_REASON_BYTES:
-            raise ValueError(f"a close reason holds at most {_MAX_REASON_BYTES} UTF-8 bytes")
+        if len(reason.encode()) > MAX_REASON_BYTES:
+            raise ValueError(f"a close reason holds at most {MAX_REASON_BYTES} UTF-8 bytes")
         return cls("close", (code, reason), when)
 
     @classmethod

@@ -82,7 +82,7 @@ from rtproto._wsio import HANDSHAKE, PEER_BUSY, WebSocketIO, open_websocket
 from rtproto.console import printable
 from rtproto.redact import Secrets
 from rtproto.server import wire_log  # the websockets logger, header values redacted
-from rtproto.server import DEFAULT_MAX_FRAME, REALTIME_PATHS, Listening, port_number
+from rtproto.server import DEFAULT_MAX_FRAME, KEY_SUBPROTOCOL, REALTIME_PATHS, Listening, port_number
 from rtproto.transcript import CONNECTION_CLOSED, TranscriptWriter
 
 __all__ = ["DEFAULT_UPSTREAM", "Relay", "RelayedSession", "add_relay_parser", "cli_relay", "requires_token"]
@@ -93,7 +93,7 @@ _BASE_PATH = REALTIME_PATHS[0]
 _CREDENTIAL_PARAMS = frozenset({"api-key", "api_key", "apikey", "key", "token", "access_token", "authorization"})
 _ABNORMAL, _NO_STATUS, _GOING_AWAY = 1006, 1005, 1001
 #: The subprotocols a browser offers (it cannot set headers): its key, and the beta API's flag.
-KEY_SUBPROTOCOL, BETA_SUBPROTOCOL, REALTIME_SUBPROTOCOL = "openai-insecure-api-key.", "openai-beta.realtime-v1", "realtime"
+BETA_SUBPROTOCOL, REALTIME_SUBPROTOCOL = "openai-beta.realtime-v1", "realtime"
 OPEN_TIMEOUT = 10.0  # seconds a client's opening handshake (and the upstream's) may take
 SESSIONS_KEPT = 1000  # the newest sessions Relay.sessions keeps (a relay may run for months)
 CLOSE_TIMEOUT = 10.0  # seconds a closing handshake may take before TCP is dropped
@@ -520,10 +520,8 @@ async def cli_relay(args: Any) -> int:
     api_key = os.environ.get("OPENAI_API_KEY")
     if not api_key:
         print("warning: OPENAI_API_KEY is not set; the upstream gets no key", file=sys.stderr)
-    secrets = Secrets([api_key, args.token])
-
     def report(session: RelayedSession) -> None:
-        print(printable(secrets.text(session.line())), flush=True)
+        print(printable(relay.secrets.text(session.line())), flush=True)
 
     relay = Relay(host=args.host, port=args.port, upstream=args.upstream, api_key=api_key, token=args.token,
                   record_dir=args.record, on_session=report)

@@ -102,7 +102,8 @@ class _RedactingFilter(logging.Filter):
 
 
 # A browser's API key travels as a subprotocol (Sec-WebSocket-Protocol: realtime, openai-insecure-api-key.KEY).
-_KEY_SUBPROTOCOL = re.compile(r"(openai-insecure-api-key\.)[^,\s]+")
+KEY_SUBPROTOCOL = "openai-insecure-api-key."
+_KEY_SUBPROTOCOL = re.compile(rf"({re.escape(KEY_SUBPROTOCOL)})[^,\s]+")
 
 
 def _redact_wire(text: str) -> str:
@@ -124,7 +125,7 @@ NO_STATUS_RCVD = 1005
 ABNORMAL_CLOSURE = 1006
 #: The longest client frame a server accepts by default (bytes); longer ones close with 1009.
 DEFAULT_MAX_FRAME = 16 * 1024 * 1024
-_MAX_REASON_BYTES = 123  # a close frame's payload is at most 125 bytes, 2 of them the code
+MAX_REASON_BYTES = 123  # a close frame's payload is at most 125 bytes, 2 of them the code
 
 # ---------------------------------------------------------------------------
 # The plan (pure)
@@ -329,9 +330,9 @@ def _parse_speed(speed: float | str | None) -> float | None:
 
 def _clip_reason(reason: str) -> str:
     data = reason.encode()
-    if len(data) <= _MAX_REASON_BYTES:
+    if len(data) <= MAX_REASON_BYTES:
         return reason
-    return data[: _MAX_REASON_BYTES - 3].decode("utf-8", "ignore") + "..."
+    return data[: MAX_REASON_BYTES - 3].decode("utf-8", "ignore") + "..."
 
 
 def _bearer_matches(values: Sequence[str], api_key: str) -> bool:
