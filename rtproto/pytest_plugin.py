@@ -192,21 +192,19 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     except BaseException:
         _report_departures(item)
         raise
-    cassette = item.stash.get(_CASSETTE, None)
-    if cassette is not None and cassette.strict and cassette.departures:
-        pytest.fail(_departures_text(cassette.path, cassette.departures), pytrace=False)
-    _report_departures(item)  # a lenient test that passed shows them with -rP
+    cassette, departures = _report_departures(item)  # a lenient test that passed shows them with -rP
+    if cassette is not None and cassette.strict and departures:
+        pytest.fail(_departures_text(cassette.path, departures), pytrace=False)
     return result
 
 
-def _report_departures(item: pytest.Item) -> list[Departure]:
+def _report_departures(item: pytest.Item) -> tuple[Any, list[Departure]]:
+    # The departures are read once (each read is a snapshot of the server's thread).
     cassette = item.stash.get(_CASSETTE, None)
-    if cassette is None:
-        return []
-    departures = cassette.departures
+    departures = cassette.departures if cassette is not None else []
     if departures:
         item.add_report_section("call", "realtime departures", _departures_text(cassette.path, departures))
-    return departures
+    return cassette, departures
 
 
 def _departures_text(path: Path, departures: list[Departure]) -> str:
