@@ -722,21 +722,15 @@ def _announces_on_listen(client: Client) -> bool:
 
 
 def _redactor(specs: Iterable[LocalServerSpec], session: Secrets | None) -> Callable[[str], str]:
-    """Redaction of non-JSON text: the ``session`` secrets, then the specs' env values and URL credentials."""
+    """Redaction of non-JSON text: the ``session`` secrets and the specs' env values and URL credentials."""
     own = Secrets()
+    if session is not None:
+        own.update(session)
     for spec in specs:
         for value in (spec.env or {}).values():
             own.add(value)
         own.add_url(spec.url)
-    if session is None:
-        return own.raw_text
-
-    # Two passes (Secrets has no union): the session's first, so that a session key is never
-    # broken up by a spec value inside it (the other way round leaks at most a spec value's rest).
-    def redact(text: str) -> str:
-        return own.raw_text(session.raw_text(text))
-
-    return redact
+    return own.raw_text
 
 
 def _twice(labels: list[str]) -> set[str]:

@@ -222,6 +222,12 @@ class Secrets:
             (self._long if len(form) >= _SHORT else self._short).add(form)
         self._compile()
 
+    def update(self, other: Secrets) -> None:
+        """Know every value ``other`` knows (one redactor for both, one pass per text)."""
+        self._long |= other._long
+        self._short |= other._short
+        self._compile()
+
     def add_url(self, url: str | None) -> None:
         """Know the credentials in ``url``: its userinfo password (or the user name when it
         stands alone, as in ``https://TOKEN@host``) and credential-like query values."""

@@ -107,3 +107,10 @@ def test_mentioned_in_finds_values_in_raw_json_bytes():
     assert secrets.mentioned_in(b'{"type":"x","m":"ab7"}')
     assert not secrets.mentioned_in(b'{"type":"x","m":"cab7 tok4"}')
     assert repr(secrets).count("tok42") == 0
+
+
+def test_update_knows_the_other_redactors_values_and_keeps_its_own():
+    mine, theirs = Secrets(["tok-mine-123456"]), Secrets(["sk-their-key-abcdefgh", "pw12"])
+    mine.update(theirs)
+    assert mine.raw_text("tok-mine-123456 sk-their-key-abcdefgh pw12") == "[redacted] [redacted] [redacted]"
+    assert theirs.raw_text("tok-mine-123456") == "tok-mine-123456"  # the other is unchanged
