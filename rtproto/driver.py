@@ -210,15 +210,9 @@ class Driver:
                 if self._moving is not None:  # we closed it to move to a new session
                     await self._moving
                     continue
-                if receiver.done() and self.session.expired and self.reconnect is not None:
-                    # The session hit its maximum duration: the conversation goes on in a new one.
-                    await self._resume(ConnectionClosed(1001, "the session expired"))
-                    continue
-                going_away = self.conn.ended
-                if receiver.done() and going_away is not None and going_away.code == 1001 and going_away.by == "server" \
-                        and self.reconnect is not None:
-                    # 1001: the server is going away (a restart, a deploy), not ending the conversation.
-                    await self._resume(going_away)
+                cut_short = self._cut_short() if receiver.done() and self.reconnect is not None else None
+                if cut_short is not None:
+                    await self._resume(cut_short)
                     continue
                 await self._drain()
                 return receiver.done()  # the server ended the conversation (else our input did)
@@ -229,6 +223,14 @@ class Driver:
             await asyncio.gather(*tasks, return_exceptions=True)
             if self._failed.done():
                 self._failed.exception()  # retrieved: a failure after the end is not reported
+
+    def _cut_short(self) -> ConnectionClosed | None:
+        # A normal close that does not end the conversation: the session hit its maximum duration,
+        # or the server is going away (1001: a restart, a deploy). The conversation goes on in a new one.
+        if self.session.expired:
+            return ConnectionClosed(1001, "the session expired")
+        ended = self.conn.ended
+        return ended if ended is not None and ended.code == 1001 and ended.by == "server" else None
 
     async def _expiry_loop(self) -> None:
         # The server ends every session after a maximum duration: move to a new one between
