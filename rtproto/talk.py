@@ -413,14 +413,18 @@ class SessionTools:
         from .mcp_local import LocalServers
 
         log_path = self.opts.mcp_log or mcp_log_path()
-        os.makedirs(os.path.dirname(log_path) or ".", exist_ok=True)
+        if self.opts.mcp_log is None:
+            os.makedirs(os.path.dirname(log_path), exist_ok=True)  # the default's folder; a user's must exist
         console.info(f"local MCP servers: {', '.join(s.label for s in self.opts.mcp_local)} "
                      f"(their output goes to {log_path})")
         servers = LocalServers([s.spec() for s in self.opts.mcp_local], log_path=log_path,
                                call_timeout=self.opts.tool_timeout, reserved=self.reserved_names(),
                                on_tools_changed=self.tools_changed, on_problem=console.warn,
                                secrets=console.secrets)
-        self.servers = await stack.enter_async_context(servers)
+        try:
+            self.servers = await stack.enter_async_context(servers)
+        except OSError as exc:  # the log cannot be opened
+            raise RtprotoError(f"--mcp-log {log_path}: {exc.strerror or exc}") from None
 
     def reserved_names(self) -> frozenset[str]:
         """Names a local tool is never offered under: the ``--function`` tools', and those a

@@ -265,3 +265,11 @@ async def test_an_answer_to_a_question_of_a_lost_connection_never_answers_the_ne
     assert "todo" not in json.loads(notes.read_text())
     [output] = outputs(server.connections[1].session.received)
     assert json.loads(output["output"]) == {"error": "not run: the call was denied (timed out)"}
+
+
+@pytest.mark.parametrize("log, why", [("nodir/mcp.log", "No such file or directory"), (".", "Is a directory")])
+async def test_a_log_that_cannot_be_opened_is_one_line(tmp_path, log, why):
+    code, out, err = await run_cli("--url", "ws://127.0.0.1:9/v1/realtime", "--text", "--no-reconnect",
+                                   "--mcp-local", f"notes={NOTES_SERVER}", "--mcp-log", log, cwd=tmp_path)
+    assert code == 1 and err == f"error: --mcp-log {log}: {why}\n", out + err
+    assert not (tmp_path / "nodir").exists()  # a folder the user named is never made
